@@ -1,0 +1,86 @@
+# celery-fleet: two commands set everything up.
+#   make demo   installs what it needs, brings the lab up, deploys site.yml, runs the routing demo
+#   make test   lint + unit tests + end-to-end tests on a lab it brings up and tears down
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV      ?= .venv
+PYTHON    ?= python3
+INVENTORY ?= inventory/lab
+BIN       := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_FORCE_COLOR ?= 0
+
+# Debian packages the controller needs: podman and its helpers for the lab, mmdebstrap to build
+# the base image, python3-venv for the controller's venv.
+APT_PACKAGES := podman runc mmdebstrap uidmap slirp4netns fuse-overlayfs netavark aardvark-dns \
+                containernetworking-plugins iproute2 openssh-client python3-venv make
+PLAYBOOK := $(BIN)/ansible-playbook -i $(INVENTORY)
+
+.PHONY: help setup system-packages venv collections wheelhouse lab deploy demo demo-routing \
+        test lint unit e2e destroy destroy-all bench-deploy clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+setup: system-packages venv collections ## Install apt packages, the venv and the Ansible collections
+
+system-packages: ## Install the controller's Debian packages (only those missing)
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing: $$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+venv: $(VENV)/.installed ## Create the venv with pinned Python packages
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+collections: venv ## Make sure the pinned collections are there (from the ansible package; Galaxy only if missing)
+	@$(BIN)/python tools/check_collections.py requirements.yml || \
+	  $(BIN)/ansible-galaxy collection install -r requirements.yml
+
+wheelhouse: setup ## Build the wheelhouse the hosts install the app from
+	$(PLAYBOOK) playbooks/wheelhouse.yml
+
+lab: setup ## Bring the lab up (podman system containers, one per inventory host)
+	$(PLAYBOOK) playbooks/lab.yml
+
+deploy: lab ## Deploy the whole stack (site.yml)
+	$(PLAYBOOK) playbooks/site.yml
+
+demo-routing: ## Run the routing demo against a deployed stack
+	$(PLAYBOOK) playbooks/demo-routing.yml
+
+demo: deploy demo-routing ## Lab up + deploy + routing demo
+
+lint: setup ## ruff, yamllint, ansible-lint (production profile)
+	$(BIN)/ruff check app tests tools
+	$(BIN)/ruff format --check app tests tools
+	$(BIN)/yamllint --strict .
+	$(BIN)/ansible-lint --profile production
+
+unit: setup ## App unit tests and static checks of the roles (no lab)
+	$(BIN)/pytest -q app/tests tests/static
+
+e2e: setup ## End-to-end tests: bring the lab up once, deploy, assert from outside, tear down
+	$(BIN)/pytest -v -rs tests/e2e
+
+test: lint unit e2e ## Everything CI runs
+
+destroy: ## Remove the lab containers and network (keeps the base image)
+	$(PLAYBOOK) playbooks/lab-destroy.yml
+
+destroy-all: ## Remove the lab and its base image
+	$(PLAYBOOK) playbooks/lab-destroy.yml -e lab_remove_image=true
+
+bench-deploy: setup ## Measure a first deploy on bare lab hosts and the idempotent re-run
+	$(BIN)/python tools/bench_deploy.py --inventory $(INVENTORY)
+
+clean: destroy ## Remove the lab, the venv and caches
+	rm -rf $(VENV) .cache build results

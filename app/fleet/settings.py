@@ -1,0 +1,95 @@
+"""Runtime settings of the fleet app, read from the file Ansible writes.
+
+The ``fleet_app`` role writes ``/etc/fleet/fleet.toml`` (mode 0640) on every producer and worker
+host. Environment variables override single keys, which is how tests and local runs point the app
+elsewhere without a file. No address or secret lives in this package.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_CONFIG_FILE = "/etc/fleet/fleet.toml"
+
+
+class SettingsError(ValueError):
+    """The configuration file or environment is missing a key or holds a bad value."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Connection settings shared by the producer and the workers.
+
+    Attributes:
+        broker_urls: AMQP URLs, one per broker node, in failover order
+            (``amqp://user:password@host:5672/vhost``).
+        result_backend: Redis URL with password (``redis://:password@host:6379/0``).
+        role: ``"producer"`` or ``"worker"``; selects the settings that only one side wants
+            (publisher confirms belong to producers, see ``fleet.celeryconfig``).
+        broker_heartbeat: AMQP heartbeat in seconds.
+        extra: Any other keys of the file's ``[celery]`` table, passed to Celery unchanged.
+    """
+
+    broker_urls: tuple[str, ...]
+    result_backend: str
+    role: str = "producer"
+    broker_heartbeat: int = 10
+    extra: dict = field(default_factory=dict)
+
+
+def load_settings(path: str | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read settings from a TOML file, then apply ``FLEET_*`` environment overrides.
+
+    Args:
+        path: File to read; defaults to ``$FLEET_CONFIG`` or ``/etc/fleet/fleet.toml``. A missing
+            file is allowed when the environment supplies every required key.
+        environ: Mapping to read overrides from (defaults to ``os.environ``). Keys:
+            ``FLEET_BROKER_URLS`` (``;``-separated), ``FLEET_RESULT_BACKEND``, ``FLEET_ROLE``,
+            ``FLEET_BROKER_HEARTBEAT`` (seconds).
+
+    Returns:
+        A frozen :class:`Settings`.
+
+    Raises:
+        SettingsError: a required key is missing, a value has the wrong type, or the file is not
+            valid TOML.
+    """
+    env = os.environ if environ is None else environ
+    file_path = Path(path or env.get("FLEET_CONFIG", DEFAULT_CONFIG_FILE))
+    data: dict = {}
+    if file_path.is_file():
+        try:
+            data = tomllib.loads(file_path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{file_path}: not valid TOML: {exc}") from exc
+
+    broker_urls = data.get("broker_urls", [])
+    if "FLEET_BROKER_URLS" in env:
+        broker_urls = [u for u in env["FLEET_BROKER_URLS"].split(";") if u]
+    result_backend = env.get("FLEET_RESULT_BACKEND", data.get("result_backend", ""))
+    role = env.get("FLEET_ROLE", data.get("role", "producer"))
+    heartbeat = env.get("FLEET_BROKER_HEARTBEAT", data.get("broker_heartbeat", 10))
+
+    if not isinstance(broker_urls, list) or not broker_urls:
+        raise SettingsError(f"broker_urls must be a non-empty list (file {file_path})")
+    if not all(isinstance(u, str) and u.startswith(("amqp://", "amqps://", "memory://")) for u in broker_urls):
+        raise SettingsError("every broker URL must start with amqp://, amqps:// or memory://")
+    if not isinstance(result_backend, str) or not result_backend:
+        raise SettingsError(f"result_backend must be set (file {file_path})")
+    if role not in ("producer", "worker"):
+        raise SettingsError(f"role must be 'producer' or 'worker', not {role!r}")
+    try:
+        heartbeat = int(heartbeat)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"broker_heartbeat must be whole seconds, not {heartbeat!r}") from exc
+
+    return Settings(
+        broker_urls=tuple(broker_urls),
+        result_backend=result_backend,
+        role=role,
+        broker_heartbeat=heartbeat,
+        extra=dict(data.get("celery", {})),
+    )

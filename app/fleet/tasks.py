@@ -1,0 +1,88 @@
+"""The demo tasks. Each returns where it ran, so routing can be observed from the outside.
+
+Every task returns at least ``{"hostname", "queue", "task_id"}``: ``queue`` is the routing key the
+message was *delivered* with (read from the delivery info, not from configuration), so a
+misrouted task shows up as a mismatch instead of being papered over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import time
+
+from celery import shared_task
+
+
+def where(task) -> dict:
+    """Describe where ``task`` is running.
+
+    Args:
+        task: A bound Celery task (``self`` inside a ``bind=True`` task).
+
+    Returns:
+        ``{"hostname": str, "queue": str | None, "task_id": str, "worker": str, "pid": int,
+        "redelivered": bool}``; ``worker`` is the Celery node name (``email@worker1``).
+    """
+    info = task.request.delivery_info or {}
+    return {
+        "hostname": socket.gethostname(),
+        "queue": info.get("routing_key"),
+        "task_id": task.request.id,
+        "worker": task.request.hostname,
+        "pid": os.getpid(),
+        "redelivered": bool(info.get("redelivered", False)),
+    }
+
+
+@shared_task(bind=True, name="fleet.tasks.ping")
+def ping(self) -> dict:
+    """No-op task: returns where it ran."""
+    return where(self)
+
+
+@shared_task(bind=True, name="fleet.tasks.send_email")
+def send_email(self, to: str, subject: str = "", duration: float = 0.2) -> dict:
+    """I/O-like task: waits ``duration`` seconds as a mail server round trip would.
+
+    Args:
+        to: Recipient address (not contacted: nothing is sent).
+        subject: Subject line, echoed back.
+        duration: Seconds to wait, 0 to 60.
+
+    Raises:
+        ValueError: ``duration`` outside 0..60.
+    """
+    if not 0 <= duration <= 60:
+        raise ValueError("duration must be between 0 and 60 seconds")
+    time.sleep(duration)
+    return {**where(self), "to": to, "subject": subject}
+
+
+@shared_task(bind=True, name="fleet.tasks.render_report")
+def render_report(self, rounds: int = 20000) -> dict:
+    """CPU-like task: ``rounds`` chained SHA-256 digests.
+
+    Args:
+        rounds: Number of digests, 1 to 10,000,000 (about 1 µs each here).
+
+    Raises:
+        ValueError: ``rounds`` out of range.
+    """
+    if not 1 <= rounds <= 10_000_000:
+        raise ValueError("rounds must be between 1 and 10000000")
+    digest = b"fleet"
+    for _ in range(rounds):
+        digest = hashlib.sha256(digest).digest()
+    return {**where(self), "digest": digest.hex()}
+
+
+@shared_task(bind=True, name="fleet.tasks.always_fail")
+def always_fail(self, reason: str = "this task always fails") -> dict:
+    """A bad task, for the demo of a failure: always raises.
+
+    Raises:
+        RuntimeError: always, with ``reason`` and the host it ran on.
+    """
+    raise RuntimeError(f"{reason} (on {socket.gethostname()})")

@@ -1,0 +1,54 @@
+from pathlib import Path
+
+import yaml
+
+from fleet.celeryconfig import QUEUES, TASK_ROUTES, celery_config
+from fleet.celery_app import make_celery
+from fleet.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _conf(role):
+    return celery_config(Settings(broker_urls=("amqp://a@h1//", "amqp://a@h2//"), result_backend="redis://:p@h/0", role=role))
+
+
+def test_every_queue_is_a_durable_quorum_queue():
+    queues = _conf("worker")["task_queues"]
+    assert [q.name for q in queues] == list(QUEUES)
+    for q in queues:
+        assert q.queue_arguments == {"x-queue-type": "quorum"}
+        assert q.durable
+        assert q.routing_key == q.name
+        assert q.exchange.type == "topic"
+
+
+def test_every_route_names_a_declared_queue():
+    assert {r["queue"] for r in TASK_ROUTES.values()} <= set(QUEUES)
+
+
+def test_reliability_settings():
+    conf = _conf("worker")
+    assert conf["task_acks_late"] is True
+    assert conf["worker_prefetch_multiplier"] == 1
+    assert conf["broker_url"] == ["amqp://a@h1//", "amqp://a@h2//"]
+    assert conf["broker_connection_max_retries"] is None
+
+
+def test_publisher_confirms_only_in_the_producer():
+    assert _conf("producer")["broker_transport_options"] == {"confirm_publish": True}
+    assert "broker_transport_options" not in _conf("worker")
+
+
+def test_tasks_route_to_their_queue():
+    app = make_celery(Settings(broker_urls=("memory://",), result_backend="cache+memory://"))
+    app.loader.import_default_modules()
+    for name, route in TASK_ROUTES.items():
+        assert name in app.tasks
+        assert app.amqp.router.route({}, name)["queue"].name == route["queue"]
+
+
+def test_inventory_queue_list_matches_the_app():
+    # RabbitMQ permissions are built from fleet_queues; they must name the app's queues.
+    group_vars = yaml.safe_load((ROOT / "playbooks/group_vars/all.yml").read_text())
+    assert tuple(group_vars["fleet_queues"]) == QUEUES

@@ -1,0 +1,53 @@
+import pytest
+
+from fleet.settings import SettingsError, load_settings
+
+GOOD = """
+role = "worker"
+broker_urls = ["amqp://w:p@10.0.0.1:5672/fleet", "amqp://w:p@10.0.0.2:5672/fleet"]
+result_backend = "redis://:secret@10.0.0.9:6379/0"
+broker_heartbeat = 15
+[celery]
+worker_concurrency = 3
+"""
+
+
+def test_reads_file(tmp_path):
+    f = tmp_path / "fleet.toml"
+    f.write_text(GOOD)
+    s = load_settings(str(f), environ={})
+    assert s.role == "worker"
+    assert s.broker_urls == ("amqp://w:p@10.0.0.1:5672/fleet", "amqp://w:p@10.0.0.2:5672/fleet")
+    assert s.broker_heartbeat == 15
+    assert s.extra == {"worker_concurrency": 3}
+
+
+def test_environment_overrides_file(tmp_path):
+    f = tmp_path / "fleet.toml"
+    f.write_text(GOOD)
+    s = load_settings(str(f), environ={"FLEET_BROKER_URLS": "amqp://a@h1//;amqp://a@h2//", "FLEET_ROLE": "producer"})
+    assert s.broker_urls == ("amqp://a@h1//", "amqp://a@h2//")
+    assert s.role == "producer"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('result_backend = "redis://x"', "broker_urls"),
+        ('broker_urls = ["amqp://h//"]', "result_backend"),
+        ('broker_urls = ["http://h/"]\nresult_backend = "redis://x"', "amqp://"),
+        ('broker_urls = ["amqp://h//"]\nresult_backend = "redis://x"\nrole = "boss"', "role"),
+        ('broker_urls = ["amqp://h//"]\nresult_backend = "redis://x"\nbroker_heartbeat = "soon"', "heartbeat"),
+        ("broker_urls = [", "TOML"),
+    ],
+)
+def test_bad_settings_are_refused(tmp_path, text, message):
+    f = tmp_path / "fleet.toml"
+    f.write_text(text)
+    with pytest.raises(SettingsError, match=message):
+        load_settings(str(f), environ={})
+
+
+def test_missing_file_and_environment_is_an_error(tmp_path):
+    with pytest.raises(SettingsError):
+        load_settings(str(tmp_path / "absent.toml"), environ={})

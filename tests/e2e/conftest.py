@@ -1,0 +1,129 @@
+"""Session fixtures of the end-to-end tests: one lab per session, shared by every test.
+
+The lab is brought up and the stack deployed once (``lab.yml`` + ``site.yml``); every test then
+asserts from the outside, over SSH (testinfra) or the network. Whatever happens, the lab is torn
+down at the end (``lab-destroy.yml``), unless ``FLEET_E2E_KEEP_LAB=1`` keeps it for debugging.
+``FLEET_E2E_REUSE=1`` skips the initial teardown, to reuse a lab that is already up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import testinfra
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+INVENTORY = ROOT / "inventory" / "lab"
+RESULTS = ROOT / "results"
+BIN = Path(sys.executable).parent
+RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+@dataclass
+class PlaybookRun:
+    """One ansible-playbook run: exit code, wall seconds, output, and per-host recap counts."""
+
+    returncode: int
+    seconds: float
+    output: str
+
+    @property
+    def recap(self) -> dict[str, dict[str, int]]:
+        """``{host: {"ok", "changed", "unreachable", "failed"}}`` from the PLAY RECAP."""
+        return {
+            m[0]: {"ok": int(m[1]), "changed": int(m[2]), "unreachable": int(m[3]), "failed": int(m[4])}
+            for m in RECAP.findall(self.output)
+        }
+
+
+def run_playbook(playbook: str, *extra: str, timeout: float = 1800) -> PlaybookRun:
+    """Run ``playbooks/<playbook>`` against the lab inventory and capture everything.
+
+    Raises:
+        subprocess.TimeoutExpired: it ran longer than ``timeout`` seconds.
+    """
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
+    env["PATH"] = f"{BIN}:{env.get('PATH', '')}"
+    started = time.monotonic()
+    proc = subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", str(INVENTORY), str(ROOT / "playbooks" / playbook), *extra],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    run = PlaybookRun(proc.returncode, time.monotonic() - started, proc.stdout + proc.stderr)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{Path(playbook).stem}.log").write_text(run.output)
+    return run
+
+
+@dataclass
+class Lab:
+    """The running lab: inventory, addresses, and the first two site.yml runs."""
+
+    hosts: dict[str, str]
+    groups: dict[str, list[str]]
+    ssh_config: Path
+    first_deploy: PlaybookRun
+    second_deploy: PlaybookRun | None = None
+
+    def host(self, name: str):
+        """A testinfra host reached over SSH with the lab's ssh_config."""
+        return testinfra.get_host(f"ssh://{name}", ssh_config=str(self.ssh_config))
+
+    def secret(self, name: str) -> str:
+        """A first-run secret from the lab inventory's secrets folder."""
+        return (INVENTORY / ".secrets" / name).read_text().split()[0]
+
+    def bindings(self) -> dict[str, list[str]]:
+        """Host -> queues its worker programs consume, from inventory host_vars."""
+        out = {}
+        for name in self.groups["workers"]:
+            data = yaml.safe_load((INVENTORY / "host_vars" / f"{name}.yml").read_text())
+            out[name] = sorted({q for b in data["celery_worker_bindings"] for q in b["queues"]})
+        return out
+
+
+def _inventory() -> tuple[dict[str, str], dict[str, list[str]]]:
+    out = subprocess.run(
+        [str(BIN / "ansible-inventory"), "-i", str(INVENTORY), "--list"], capture_output=True, text=True, check=True
+    ).stdout
+    data = json.loads(out)
+    hosts = {h: v["ansible_host"] for h, v in data["_meta"]["hostvars"].items()}
+    groups = {g: data[g]["hosts"] for g in ("brokers", "producers", "backends", "workers")}
+    return hosts, groups
+
+
+@pytest.fixture(scope="session")
+def lab():
+    """Bring the lab up, deploy site.yml once, yield a :class:`Lab`, always tear it down."""
+    missing = [tool for tool in ("podman", "runc", "mmdebstrap") if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"the lab needs {', '.join(missing)} (make setup installs them)")
+    keep = os.environ.get("FLEET_E2E_KEEP_LAB") == "1"
+    if os.environ.get("FLEET_E2E_REUSE") != "1":
+        run_playbook("lab-destroy.yml")
+    try:
+        up = run_playbook("lab.yml")
+        assert up.returncode == 0, f"lab.yml failed:\n{up.output[-4000:]}"
+        deploy = run_playbook("site.yml")
+        assert deploy.returncode == 0, f"site.yml failed:\n{deploy.output[-6000:]}"
+        hosts, groups = _inventory()
+        yield Lab(hosts=hosts, groups=groups, ssh_config=ROOT / ".lab" / "ssh_config", first_deploy=deploy)
+    finally:
+        if not keep:
+            down = run_playbook("lab-destroy.yml")
+            if down.returncode != 0:
+                print(f"lab-destroy.yml failed:\n{down.output[-2000:]}", file=sys.stderr)

@@ -1,0 +1,184 @@
+"""End-to-end: the deployed stack, asserted from outside on the running lab.
+
+Order matters only for the last test, which re-runs site.yml and must find nothing to change.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import urllib.request
+
+import pytest
+import yaml
+
+from fleet.celeryconfig import QUEUES
+from fleet.demo import api_call, run_routing_demo
+
+from .conftest import INVENTORY, RESULTS, run_playbook
+
+pytestmark = pytest.mark.e2e
+
+
+def _api(lab) -> str:
+    return f"http://{lab.hosts[lab.groups['producers'][0]]}:8000"
+
+
+def _management(lab, path: str):
+    """GET the RabbitMQ management API of the first broker as the monitoring user."""
+    url = f"http://{lab.hosts[lab.groups['brokers'][0]]}:15672/api/{path}"
+    token = base64.b64encode(f"fleet-monitoring:{lab.secret('rabbitmq_monitoring')}".encode()).decode()
+    req = urllib.request.Request(url, headers={"Authorization": f"Basic {token}"})
+    with urllib.request.urlopen(req, timeout=15) as resp:
+        return json.loads(resp.read())
+
+
+def test_first_deploy_reached_every_host_without_failure(lab):
+    recap = lab.first_deploy.recap
+    assert set(lab.hosts) <= set(recap)
+    for host, counts in recap.items():
+        assert counts["failed"] == 0 and counts["unreachable"] == 0, (host, counts)
+
+
+def test_three_brokers_form_one_cluster(lab):
+    brokers = lab.groups["brokers"]
+    expected = sorted(f"rabbit@{b}" for b in brokers)
+    assert len(expected) == 3
+    for name in brokers:
+        status = json.loads(lab.host(name).check_output("rabbitmqctl cluster_status --formatter json"))
+        assert sorted(status["running_nodes"]) == expected, name
+        assert sorted(status["disk_nodes"]) == expected, name
+        assert status["cluster_name"] == "fleet"
+        assert status["partitions"] == {} or status["partitions"] == [], status["partitions"]
+
+
+def test_guest_is_gone_and_each_service_has_its_own_user(lab):
+    broker = lab.host(lab.groups["brokers"][0])
+    users = {u["user"] for u in json.loads(broker.check_output("rabbitmqctl list_users --formatter json"))}
+    assert users == {"fleet-producer", "fleet-worker", "fleet-monitoring"}
+    perms = {p["user"]: p for p in json.loads(broker.check_output("rabbitmqctl list_permissions -p fleet --formatter json"))}
+    assert perms["fleet-monitoring"]["configure"] == perms["fleet-monitoring"]["write"] == "^$"
+    assert perms["fleet-producer"]["read"] == "^(fleet)$"
+    for user in ("fleet-producer", "fleet-worker"):
+        assert perms[user]["configure"] not in (".*", ".+"), user
+
+
+def test_every_task_queue_is_a_quorum_queue_on_three_nodes(lab):
+    queues = {q["name"]: q for q in _management(lab, "queues/fleet")}
+    for name in QUEUES:
+        assert queues[name]["type"] == "quorum", name
+        assert len(queues[name]["members"]) == 3, (name, queues[name]["members"])
+
+
+def test_each_queue_is_consumed_by_exactly_the_hosts_bound_to_it(lab):
+    by_address = {address: name for name, address in lab.hosts.items()}
+    consumers: dict[str, set[str]] = {q: set() for q in QUEUES}
+    for consumer in _management(lab, "consumers/fleet"):
+        queue = consumer["queue"]["name"]
+        if queue in consumers:
+            consumers[queue].add(by_address.get(consumer["channel_details"]["peer_host"], "unknown"))
+    bindings = lab.bindings()
+    for queue in QUEUES:
+        expected = {host for host, queues in bindings.items() if queue in queues}
+        assert consumers[queue] == expected, queue
+
+
+def test_worker_programs_are_running_under_supervisor(lab):
+    for name in lab.groups["workers"]:
+        host = lab.host(name)
+        status = host.check_output("supervisorctl status")
+        programs = dict(line.split()[:2] for line in status.splitlines() if line.strip())
+        bindings = {b: "RUNNING" for b in _binding_names(lab, name)}
+        assert programs == {f"celery:{b}": s for b, s in bindings.items()}, status
+        sock = host.file("/run/supervisor.sock")
+        assert sock.mode & 0o002 == 0, oct(sock.mode)
+        assert sock.group == "supervisor"
+
+
+def _binding_names(lab, worker: str) -> list[str]:
+    data = yaml.safe_load((INVENTORY / "host_vars" / f"{worker}.yml").read_text())
+    return [b["name"] for b in data["celery_worker_bindings"]]
+
+
+def test_redis_needs_a_password_and_listens_on_private_addresses_only(lab):
+    name = lab.groups["backends"][0]
+    host = lab.host(name)
+    address = lab.hosts[name]
+    assert "NOAUTH" in host.check_output(f"redis-cli -h {address} ping")
+    sockets = [s for s in host.socket.get_listening_sockets() if s.endswith(":6379")]
+    assert sorted(s.split("://")[1].rsplit(":", 1)[0] for s in sockets) == sorted([address, "127.0.0.1"])
+
+
+def test_producer_is_healthy(lab):
+    status, body = api_call(f"{_api(lab)}/healthz")
+    assert status == 200, body
+    assert body["broker"] == "ok" and body["result_backend"] == "ok"
+
+
+def test_routing_holds_for_50_tasks_per_queue(lab):
+    report = run_routing_demo(_api(lab), lab.bindings(), per_queue=50, timeout=240)
+    print(report.table())
+    assert report.sent == 50 * len(QUEUES)
+    assert not report.unfinished, report.unfinished[:5]
+    assert not report.failed, report.failed[:5]
+    assert not report.violations, report.violations[:5]
+    for queue in QUEUES:
+        assert sum(report.ran_on[queue].values()) == 50, queue
+
+
+def test_routing_demo_playbook_prints_the_table(lab):
+    run = run_playbook("demo-routing.yml", "-e", "demo_per_queue=10")
+    assert run.returncode == 0, run.output[-3000:]
+    assert "ran on (tasks)" in run.output
+    assert "Every task ran on a host bound to its queue" in run.output
+
+
+@pytest.mark.parametrize(
+    "method, path, body, status, reason",
+    [
+        ("POST", "/tasks/format_disk", {}, 404, "unknown task"),
+        ("POST", "/tasks/send_email", {"args": "not-a-list"}, 400, "'args' must be a JSON array"),
+        ("POST", "/tasks/send_email", {"kwargs": {"bogus": 1}}, 400, "arguments do not match"),
+        ("GET", "/tasks/not-a-uuid", None, 400, "UUID"),
+    ],
+)
+def test_api_rejects_bad_input_with_a_json_reason(lab, method, path, body, status, reason):
+    got, payload = api_call(f"{_api(lab)}{path}", method, body)
+    assert got == status, payload
+    assert reason in payload["error"]
+
+
+def test_api_rejects_malformed_json(lab):
+    req = urllib.request.Request(
+        f"{_api(lab)}/tasks/ping", data=b"{oops", method="POST", headers={"Content-Type": "application/json"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=10)
+    assert err.value.code == 400
+    assert "not valid JSON" in json.loads(err.value.read())["error"]
+
+
+def test_a_failing_task_is_reported_as_failure(lab):
+    status, body = api_call(f"{_api(lab)}/tasks/always_fail", "POST", {"kwargs": {"reason": "seeded failure"}})
+    assert status == 202
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        _, result = api_call(f"{_api(lab)}/tasks/{body['task_id']}")
+        if result["state"] in ("SUCCESS", "FAILURE"):
+            break
+        time.sleep(0.5)
+    assert result["state"] == "FAILURE", result
+    assert "RuntimeError: seeded failure" in result["error"]
+
+
+def test_second_deploy_changes_nothing(lab):
+    run = run_playbook("site.yml")
+    lab.second_deploy = run
+    assert run.returncode == 0, run.output[-4000:]
+    changed = {host: c["changed"] for host, c in run.recap.items() if c["changed"]}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "deploy-times.json").write_text(
+        json.dumps({"first_deploy_seconds": round(lab.first_deploy.seconds, 1), "rerun_seconds": round(run.seconds, 1)})
+    )
+    assert changed == {}, f"not idempotent: {changed}"
