@@ -23,7 +23,10 @@ def installed_collections() -> dict[str, str]:
         subprocess.CalledProcessError: ansible-galaxy failed.
     """
     out = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-galaxy"), "collection", "list", "--format", "json"], check=True, capture_output=True, text=True
+        [str(Path(sys.executable).parent / "ansible-galaxy"), "collection", "list", "--format", "json"],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     found: dict[str, str] = {}
     for path_entries in json.loads(out).values():

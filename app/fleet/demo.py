@@ -113,7 +113,9 @@ def _wait_result(api: str, task_id: str, deadline: float) -> dict | None:
     return None
 
 
-def run_routing_demo(api: str, bindings: dict[str, list[str]], per_queue: int = 50, timeout: float = 180.0) -> RoutingReport:
+def run_routing_demo(
+    api: str, bindings: dict[str, list[str]], per_queue: int = 50, timeout: float = 180.0
+) -> RoutingReport:
     """Send ``per_queue`` tasks to each bound queue and check where each one ran.
 
     Args:
@@ -150,7 +152,7 @@ def run_routing_demo(api: str, bindings: dict[str, list[str]], per_queue: int = 
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda item: _wait_result(api, item[1], deadline), submitted))
 
-    for (queue, task_id), body in zip(submitted, results):
+    for (queue, task_id), body in zip(submitted, results, strict=True):
         if body is None:
             report.unfinished.append(task_id)
             continue
@@ -183,15 +185,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"routing demo failed: {exc}", file=sys.stderr)
         return 1
     print(report.table())
-    for line in report.violations + [f"{t}: no result" for t in report.unfinished] + [f"{t}: FAILURE" for t in report.failed]:
+    for line in (
+        report.violations + [f"{t}: no result" for t in report.unfinished] + [f"{t}: FAILURE" for t in report.failed]
+    ):
         print(line)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(
-                {"ok": report.ok, "sent": report.sent, "seconds": report.seconds,
-                 "ran_on": {q: dict(c) for q, c in report.ran_on.items()}, "expected": report.expected,
-                 "violations": report.violations, "unfinished": report.unfinished, "failed": report.failed},
-                fh, indent=2)
+                {
+                    "ok": report.ok,
+                    "sent": report.sent,
+                    "seconds": report.seconds,
+                    "ran_on": {q: dict(c) for q, c in report.ran_on.items()},
+                    "expected": report.expected,
+                    "violations": report.violations,
+                    "unfinished": report.unfinished,
+                    "failed": report.failed,
+                },
+                fh,
+                indent=2,
+            )
     return 0 if report.ok else 1
 
 

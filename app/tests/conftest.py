@@ -1,5 +1,4 @@
 import pytest
-
 from fleet.settings import Settings
 from fleet.web import create_app
 

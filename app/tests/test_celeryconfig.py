@@ -1,16 +1,17 @@
 from pathlib import Path
 
 import yaml
-
-from fleet.celeryconfig import QUEUES, TASK_ROUTES, celery_config
 from fleet.celery_app import make_celery
+from fleet.celeryconfig import QUEUES, TASK_ROUTES, celery_config
 from fleet.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _conf(role):
-    return celery_config(Settings(broker_urls=("amqp://a@h1//", "amqp://a@h2//"), result_backend="redis://:p@h/0", role=role))
+    return celery_config(
+        Settings(broker_urls=("amqp://a@h1//", "amqp://a@h2//"), result_backend="redis://:p@h/0", role=role)
+    )
 
 
 def test_every_queue_is_a_durable_quorum_queue():

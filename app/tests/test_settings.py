@@ -1,5 +1,4 @@
 import pytest
-
 from fleet.settings import SettingsError, load_settings
 
 GOOD = """

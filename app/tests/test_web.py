@@ -1,7 +1,6 @@
 import json
 
 import pytest
-
 from fleet.web import API_TASKS
 
 

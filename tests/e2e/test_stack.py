@@ -12,7 +12,6 @@ import urllib.request
 
 import pytest
 import yaml
-
 from fleet.celeryconfig import QUEUES
 from fleet.demo import api_call, run_routing_demo
 
@@ -57,7 +56,9 @@ def test_guest_is_gone_and_each_service_has_its_own_user(lab):
     broker = lab.host(lab.groups["brokers"][0])
     users = {u["user"] for u in json.loads(broker.check_output("rabbitmqctl list_users --formatter json"))}
     assert users == {"fleet-producer", "fleet-worker", "fleet-monitoring"}
-    perms = {p["user"]: p for p in json.loads(broker.check_output("rabbitmqctl list_permissions -p fleet --formatter json"))}
+    perms = {
+        p["user"]: p for p in json.loads(broker.check_output("rabbitmqctl list_permissions -p fleet --formatter json"))
+    }
     assert perms["fleet-monitoring"]["configure"] == perms["fleet-monitoring"]["write"] == "^$"
     assert perms["fleet-producer"]["read"] == "^(fleet)$"
     for user in ("fleet-producer", "fleet-worker"):

@@ -1,0 +1,42 @@
+"""Static checks of every role: the conventions that make a role readable and safe to run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROLES = sorted(p for p in (Path(__file__).resolve().parents[2] / "roles").iterdir() if p.is_dir())
+
+
+def _load(path: Path):
+    return yaml.safe_load(path.read_text()) or {}
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_argument_specs_match_defaults(role):
+    defaults = _load(role / "defaults" / "main.yml")
+    options = _load(role / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
+    assert set(options) == set(defaults), "argument_specs and defaults name different variables"
+    for name, value in defaults.items():
+        assert options[name].get("default") == value, f"{name}: default differs from defaults/main.yml"
+        assert options[name].get("description"), f"{name}: no description"
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_every_default_is_prefixed_and_documented(role):
+    lines = (role / "defaults" / "main.yml").read_text().splitlines()
+    for i, line in enumerate(lines):
+        if line and not line.startswith((" ", "#", "-")) and ":" in line:
+            name = line.split(":", 1)[0]
+            assert name.startswith(f"{role.name}_"), f"{name} lacks the role prefix"
+            assert i > 0 and lines[i - 1].startswith("#"), f"{name} has no comment on the line above it"
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_role_layout(role):
+    for part in ("defaults/main.yml", "meta/argument_specs.yml", "handlers/main.yml", "tasks/main.yml"):
+        assert (role / part).is_file(), part
+    for template in (role / "templates").glob("*.j2"):
+        assert "ansible_managed" in template.read_text().splitlines()[0], template.name
