@@ -173,6 +173,25 @@ def test_a_failing_task_is_reported_as_failure(lab):
     assert "RuntimeError: seeded failure" in result["error"]
 
 
+@pytest.mark.parametrize(
+    "extra_vars, message",
+    [
+        ({"celery_worker_stopwaitsecs": "soon"}, "celery_worker_stopwaitsecs"),
+        ({"celery_worker_bindings": [{"name": "bulk", "queues": ["bulk"]}]}, "unknown: bulk"),
+        ({"celery_worker_bindings": [{"name": "x", "queues": ["default"], "pool": "fibers"}]}, "fibers"),
+    ],
+)
+def test_bad_inventory_values_fail_before_any_change(lab, extra_vars, message):
+    worker = lab.groups["workers"][0]
+    host = lab.host(worker)
+    before = host.file("/etc/supervisor/conf.d/celery.conf").sha256sum
+    run = run_playbook("workers.yml", "--limit", worker, "-e", json.dumps(extra_vars))
+    assert run.returncode != 0
+    assert message in run.output, run.output[-2000:]
+    assert run.recap[worker]["changed"] == 0
+    assert host.file("/etc/supervisor/conf.d/celery.conf").sha256sum == before
+
+
 def test_second_deploy_changes_nothing(lab):
     run = run_playbook("site.yml")
     lab.second_deploy = run
@@ -183,3 +202,10 @@ def test_second_deploy_changes_nothing(lab):
         json.dumps({"first_deploy_seconds": round(lab.first_deploy.seconds, 1), "rerun_seconds": round(run.seconds, 1)})
     )
     assert changed == {}, f"not idempotent: {changed}"
+
+
+def test_check_mode_run_reports_no_change_on_the_deployed_stack(lab):
+    run = run_playbook("site.yml", "--check")
+    assert run.returncode == 0, run.output[-4000:]
+    changed = {host: c["changed"] for host, c in run.recap.items() if c["changed"]}
+    assert changed == {}, f"check mode predicts changes: {changed}"
