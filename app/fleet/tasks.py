@@ -8,6 +8,7 @@ misrouted task shows up as a mismatch instead of being papered over.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import socket
 import time
@@ -86,3 +87,40 @@ def always_fail(self, reason: str = "this task always fails") -> dict:
         RuntimeError: always, with ``reason`` and the host it ran on.
     """
     raise RuntimeError(f"{reason} (on {socket.gethostname()})")
+
+
+#: Redis list the drill task appends one record to per execution (see fleet.drill).
+DRILL_EXECUTIONS_KEY = "fleet:drill:{run_id}:executions"
+
+
+@shared_task(bind=True, name="fleet.tasks.drill_step", ignore_result=True)
+def drill_step(self, run_id: str, seq: int, duration: float = 0.0) -> dict:
+    """One task of a failover drill: wait ``duration`` seconds, then record this execution.
+
+    Every execution appends ``{"seq", "host", "pid", "worker", "redelivered", "t"}`` (``t`` in
+    epoch seconds) to the Redis list ``fleet:drill:<run_id>:executions`` of the result backend,
+    so a task that runs twice is counted twice and one that never runs is missing.
+
+    Args:
+        run_id: Drill run this task belongs to.
+        seq: Sequence number within the run, from 0.
+        duration: Seconds to wait before recording, 0 to 60 (a "long task" for worker drills).
+
+    Raises:
+        ValueError: ``duration`` outside 0..60.
+    """
+    if not 0 <= duration <= 60:
+        raise ValueError("duration must be between 0 and 60 seconds")
+    time.sleep(duration)
+    info = where(self)
+    record = {
+        "seq": seq,
+        "host": info["hostname"],
+        "pid": info["pid"],
+        "worker": info["worker"],
+        "queue": info["queue"],
+        "redelivered": info["redelivered"],
+        "t": time.time(),
+    }
+    self.app.backend.client.rpush(DRILL_EXECUTIONS_KEY.format(run_id=run_id), json.dumps(record))
+    return record

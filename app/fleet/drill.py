@@ -1,0 +1,263 @@
+"""Failover drill runner: a bounded, steady stream of numbered tasks, and a count of every one.
+
+Runs on a producer host with the producer's configuration (publisher confirms on), started by
+the ``playbooks/drill-*.yml`` playbooks, which inject the fault meanwhile::
+
+    python -m fleet.drill run --count 1000 --rate 50 --queue default \\
+        --fault-after 200 --ready-file /run/fleet-drill/ready --report /var/tmp/drill.json
+    python -m fleet.drill mark-fault --run-id RUN --at 1763750000.25
+
+It records every publish (confirmed, or the error), reads every execution back from Redis (each
+``fleet.tasks.drill_step`` appends one record), and reports: sent, confirmed, completed, lost
+(confirmed but never executed), duplicated (executed more than once), and recovery figures. The
+exit code is 1 when anything confirmed was lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from fleet.tasks import DRILL_EXECUTIONS_KEY
+
+FAULT_KEY = "fleet:drill:{run_id}:fault"
+#: How long drill records stay in Redis for inspection, seconds.
+RECORD_TTL = 86400
+
+
+@dataclass
+class Publish:
+    """One publish attempt: sequence number, epoch seconds, whether the broker confirmed it."""
+
+    seq: int
+    t: float
+    queue: str
+    confirmed: bool
+    error: str = ""
+
+
+@dataclass
+class DrillReport:
+    """Counts and recovery figures of one drill run (times in seconds).
+
+    ``lost`` lists confirmed sequence numbers that never ran; ``duplicated`` lists those that ran
+    more than once (expected for in-flight tasks with acks_late). ``first_completion_after_fault``
+    is the time from the fault to the first completion after it; ``gap_around_fault`` is the
+    longest gap between consecutive completions from the fault on; ``longest_gap`` is the longest
+    over the whole run. All three are None when they cannot be computed.
+    """
+
+    run_id: str
+    sent: int
+    confirmed: int
+    publish_errors: int
+    completed: int
+    lost: list[int] = field(default_factory=list)
+    duplicated: list[int] = field(default_factory=list)
+    redelivered: int = 0
+    fault_at: float | None = None
+    first_completion_after_fault: float | None = None
+    gap_around_fault: float | None = None
+    longest_gap: float | None = None
+    stream_seconds: float = 0.0
+    by_host: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing confirmed was lost."""
+        return not self.lost
+
+    def summary(self) -> str:
+        """A few human-readable lines for the playbook output."""
+
+        def fmt(value):
+            return "-" if value is None else f"{value:.2f} s"
+
+        return "\n".join(
+            [
+                f"drill {self.run_id}: sent {self.sent}, confirmed {self.confirmed}, "
+                f"publish errors {self.publish_errors}, completed {self.completed}, "
+                f"LOST {len(self.lost)}, duplicated {len(self.duplicated)}, redelivered {self.redelivered}",
+                f"recovery: first completion after fault {fmt(self.first_completion_after_fault)}, "
+                f"longest gap from the fault on {fmt(self.gap_around_fault)}, "
+                f"longest gap in the run {fmt(self.longest_gap)}",
+                "executions by host: " + ", ".join(f"{h}={n}" for h, n in sorted(self.by_host.items())),
+            ]
+        )
+
+
+def build_report(
+    run_id: str, publishes: list[Publish], executions: list[dict], fault_at: float | None = None
+) -> DrillReport:
+    """Compute a :class:`DrillReport` from what was published and what ran.
+
+    Args:
+        run_id: The run's id.
+        publishes: Every publish attempt, in order.
+        executions: Records written by ``fleet.tasks.drill_step`` (``seq``, ``host``, ``t``, ...).
+        fault_at: Epoch seconds at which the fault was injected, if any.
+
+    Returns:
+        The report. Pure function: no I/O, so it is unit-tested with made-up times.
+    """
+    confirmed = {p.seq for p in publishes if p.confirmed}
+    runs: dict[int, int] = {}
+    by_host: dict[str, int] = {}
+    for record in executions:
+        runs[record["seq"]] = runs.get(record["seq"], 0) + 1
+        by_host[record["host"]] = by_host.get(record["host"], 0) + 1
+    times = sorted(record["t"] for record in executions)
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    report = DrillReport(
+        run_id=run_id,
+        sent=len(publishes),
+        confirmed=len(confirmed),
+        publish_errors=sum(1 for p in publishes if not p.confirmed),
+        completed=len(runs),
+        lost=sorted(confirmed - set(runs)),
+        duplicated=sorted(seq for seq, n in runs.items() if n > 1),
+        redelivered=sum(1 for record in executions if record.get("redelivered")),
+        fault_at=fault_at,
+        longest_gap=max(gaps) if gaps else None,
+        stream_seconds=(publishes[-1].t - publishes[0].t) if publishes else 0.0,
+        by_host=by_host,
+        errors=sorted({p.error for p in publishes if p.error})[:10],
+    )
+    if fault_at is not None:
+        after = [t for t in times if t >= fault_at]
+        before = [t for t in times if t < fault_at]
+        if after:
+            report.first_completion_after_fault = after[0] - fault_at
+            window = ([before[-1]] if before else [fault_at]) + after
+            report.gap_around_fault = (
+                max(b - a for a, b in zip(window, window[1:], strict=False)) if len(window) > 1 else None
+            )
+    return report
+
+
+def publish_stream(
+    app,
+    run_id: str,
+    count: int,
+    rate: float,
+    queues: list[str],
+    duration: float,
+    fault_after: int | None = None,
+    ready_file: str | None = None,
+) -> list[Publish]:
+    """Publish ``count`` drill tasks at ``rate`` tasks/s, round-robin over ``queues``.
+
+    A publish that falls behind schedule (the broker was slow to confirm) is followed by the next
+    one at once, so the stream catches up rather than stretching. With publisher confirms on
+    (producer configuration), a publish returns only once a broker node has taken the message; a
+    publish that still fails after Celery's retry policy is recorded with its error, not retried
+    here.
+
+    Args:
+        app: The Celery app (producer side).
+        run_id: Drill run id.
+        count: Tasks to publish.
+        rate: Target publish rate, tasks per second.
+        queues: Queue names, used in turn.
+        duration: Seconds each task waits before recording itself.
+        fault_after: After this many publishes, create ``ready_file`` (the playbook's cue).
+        ready_file: Path to create; its parent is created if missing.
+
+    Returns:
+        One :class:`Publish` per task, in order.
+    """
+    task = app.tasks["fleet.tasks.drill_step"]
+    publishes: list[Publish] = []
+    started = time.monotonic()
+    for seq in range(count):
+        delay = started + seq / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        queue = queues[seq % len(queues)]
+        stamp = time.time()
+        try:
+            task.apply_async(args=(run_id, seq, duration), queue=queue)
+            publishes.append(Publish(seq, stamp, queue, True))
+        except Exception as exc:  # noqa: BLE001 - every publish failure is counted, whatever it is
+            publishes.append(Publish(seq, stamp, queue, False, f"{type(exc).__name__}: {exc}"))
+        if ready_file and fault_after is not None and seq + 1 == fault_after:
+            Path(ready_file).parent.mkdir(parents=True, exist_ok=True)
+            Path(ready_file).write_text(f"{run_id}\n")
+    return publishes
+
+
+def read_executions(client, run_id: str) -> list[dict]:
+    """Read every execution record of ``run_id`` from Redis (``client``: a redis-py client)."""
+    return [json.loads(raw) for raw in client.lrange(DRILL_EXECUTIONS_KEY.format(run_id=run_id), 0, -1)]
+
+
+def wait_for_executions(client, run_id: str, expected: set[int], timeout: float) -> list[dict]:
+    """Poll Redis until every sequence number in ``expected`` has run, or ``timeout`` seconds pass.
+
+    Returns:
+        The execution records read last.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        executions = read_executions(client, run_id)
+        if expected <= {e["seq"] for e in executions} or time.monotonic() >= deadline:
+            return executions
+        time.sleep(0.5)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point (``run`` or ``mark-fault``); returns the exit code."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="publish a stream, wait for it to drain, report")
+    run.add_argument("--run-id", default=None, help="default: a new UUID")
+    run.add_argument("--count", type=int, default=1000, help="tasks to publish (default 1000)")
+    run.add_argument("--rate", type=float, default=50.0, help="tasks per second (default 50)")
+    run.add_argument("--queue", action="append", help="queue(s), used in turn (default: default)")
+    run.add_argument("--duration", type=float, default=0.0, help="seconds each task waits (default 0)")
+    run.add_argument("--fault-after", type=int, default=None, help="create --ready-file after this many publishes")
+    run.add_argument("--ready-file", default=None)
+    run.add_argument("--drain-timeout", type=float, default=180.0, help="seconds to wait for stragglers")
+    run.add_argument("--report", default=None, help="write the JSON report here")
+    mark = sub.add_parser("mark-fault", help="record when the fault was injected")
+    mark.add_argument("--run-id", required=True)
+    mark.add_argument("--at", type=float, required=True, help="epoch seconds of the fault")
+    args = parser.parse_args(argv)
+
+    from fleet.celery_app import make_celery
+    from fleet.settings import load_settings
+
+    app = make_celery(load_settings())
+    app.loader.import_default_modules()
+    client = app.backend.client
+
+    if args.command == "mark-fault":
+        client.set(FAULT_KEY.format(run_id=args.run_id), args.at, ex=RECORD_TTL)
+        return 0
+
+    if args.count < 1 or args.rate <= 0:
+        parser.error("--count must be 1 or more and --rate above 0")
+    run_id = args.run_id or uuid.uuid4().hex
+    publishes = publish_stream(
+        app, run_id, args.count, args.rate, args.queue or ["default"], args.duration, args.fault_after, args.ready_file
+    )
+    confirmed = {p.seq for p in publishes if p.confirmed}
+    executions = wait_for_executions(client, run_id, confirmed, args.drain_timeout)
+    client.expire(DRILL_EXECUTIONS_KEY.format(run_id=run_id), RECORD_TTL)
+    fault = client.get(FAULT_KEY.format(run_id=run_id))
+    report = build_report(run_id, publishes, executions, float(fault) if fault else None)
+    print(report.summary())
+    if args.report:
+        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.report).write_text(json.dumps({**asdict(report), "ok": report.ok}, indent=2))
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

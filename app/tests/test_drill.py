@@ -1,0 +1,48 @@
+from fleet.drill import Publish, build_report
+
+
+def _pubs(n, confirmed=None):
+    confirmed = set(range(n)) if confirmed is None else confirmed
+    return [
+        Publish(i, 100.0 + i * 0.1, "default", i in confirmed, "" if i in confirmed else "OperationalError")
+        for i in range(n)
+    ]
+
+
+def _run(seq, t, host="worker1", redelivered=False):
+    return {"seq": seq, "t": t, "host": host, "redelivered": redelivered}
+
+
+def test_counts_lost_and_duplicated():
+    executions = [_run(0, 101.0), _run(1, 101.1), _run(1, 103.0, "worker2", True), _run(3, 101.3)]
+    report = build_report("r", _pubs(4), executions)
+    assert (report.sent, report.confirmed, report.completed) == (4, 4, 3)
+    assert report.lost == [2]
+    assert report.duplicated == [1]
+    assert report.redelivered == 1
+    assert report.by_host == {"worker1": 3, "worker2": 1}
+    assert not report.ok
+
+
+def test_unconfirmed_publishes_are_errors_not_losses():
+    report = build_report("r", _pubs(3, confirmed={0, 2}), [_run(0, 1.0), _run(2, 2.0)])
+    assert report.lost == []
+    assert report.publish_errors == 1
+    assert report.errors == ["OperationalError"]
+    assert report.ok
+
+
+def test_recovery_figures_around_the_fault():
+    times = [10.0, 10.5, 11.0, 15.0, 15.5, 16.0]
+    executions = [_run(i, t) for i, t in enumerate(times)]
+    report = build_report("r", _pubs(6), executions, fault_at=11.2)
+    assert report.first_completion_after_fault == 15.0 - 11.2
+    assert report.gap_around_fault == 15.0 - 11.0
+    assert report.longest_gap == 4.0
+
+
+def test_no_fault_means_no_fault_figures():
+    report = build_report("r", _pubs(2), [_run(0, 1.0), _run(1, 2.0)])
+    assert report.first_completion_after_fault is None
+    assert report.gap_around_fault is None
+    assert report.longest_gap == 1.0
