@@ -20,7 +20,7 @@ APT_PACKAGES := podman runc mmdebstrap uidmap slirp4netns fuse-overlayfs netavar
 PLAYBOOK := $(BIN)/ansible-playbook -i $(INVENTORY)
 
 .PHONY: help setup system-packages venv collections wheelhouse lab deploy demo demo-routing \
-        test lint unit e2e destroy destroy-all bench-deploy clean
+        test lint unit e2e drills destroy destroy-all bench-deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -58,6 +58,11 @@ demo-routing: ## Run the routing demo against a deployed stack
 	$(PLAYBOOK) playbooks/demo-routing.yml
 
 demo: deploy demo-routing ## Lab up + deploy + routing demo
+
+drills: ## Run every failover drill against a deployed stack (reports in results/)
+	$(PLAYBOOK) playbooks/drill-broker-kill.yml
+	$(PLAYBOOK) playbooks/drill-worker-kill.yml
+	$(PLAYBOOK) playbooks/drill-supervisorctl.yml
 
 lint: setup ## ruff, yamllint, ansible-lint (production profile)
 	$(BIN)/ruff check app tests tools

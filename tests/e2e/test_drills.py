@@ -1,0 +1,45 @@
+"""Failover drills on the shared lab: each breaks something mid-stream, restores it, and must
+lose no confirmed task. They run before test_stack.py (file order), so the stack assertions and
+the idempotence check that follow also prove that every drill restored what it broke.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conftest import RESULTS, run_playbook
+
+pytestmark = pytest.mark.e2e
+
+
+def _drill(name: str) -> dict:
+    run = run_playbook(f"drill-{name}.yml")
+    assert run.returncode == 0, run.output[-4000:]
+    report = json.loads((RESULTS / f"drill-{name}.json").read_text())
+    print(json.dumps({k: v for k, v in report.items() if k not in ("lost", "duplicated")}, indent=1))
+    assert report["lost"] == [], f"lost: {report['lost'][:20]}"
+    assert report["publish_errors"] == 0, report["errors"]
+    assert report["completed"] == report["sent"]
+    return report
+
+
+def test_broker_kill_loses_nothing(lab):
+    report = _drill("broker-kill")
+    assert report["fault_at"] is not None, "the leader was not killed"
+    assert report["first_completion_after_fault"] is not None
+
+
+def test_worker_kill_redelivers_its_tasks(lab):
+    report = _drill("worker-kill")
+    assert report["fault_at"] is not None, "no worker was killed"
+    assert report["redelivered"] >= 1, "the killed worker held no task: nothing was redelivered"
+
+
+def test_supervisorctl_stop_holds_one_queue_while_others_flow(lab):
+    _drill("supervisorctl")
+    depths = json.loads((RESULTS / "drill-supervisorctl-depths.json").read_text())
+    assert depths["stopped"]["email"] >= 50
+    assert depths["stopped"]["default"] < depths["stopped"]["email"]
+    assert depths["after_start"]["email"] == 0
