@@ -63,6 +63,10 @@ drills: ## Run every failover drill against a deployed stack (reports in results
 	$(PLAYBOOK) playbooks/drill-broker-kill.yml
 	$(PLAYBOOK) playbooks/drill-worker-kill.yml
 	$(PLAYBOOK) playbooks/drill-supervisorctl.yml
+	$(PLAYBOOK) playbooks/drill-broker-freeze.yml
+	$(PLAYBOOK) playbooks/drill-broker-host-down.yml
+	$(PLAYBOOK) playbooks/drill-broker-partition.yml
+	$(PLAYBOOK) playbooks/drill-rolling-restart.yml
 
 lint: setup ## ruff, yamllint, ansible-lint (production profile)
 	$(BIN)/ruff check app tests tools
