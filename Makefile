@@ -64,9 +64,10 @@ drills: ## Run every failover drill against a deployed stack (reports in results
 	$(PLAYBOOK) playbooks/drill-worker-kill.yml
 	$(PLAYBOOK) playbooks/drill-supervisorctl.yml
 	$(PLAYBOOK) playbooks/drill-broker-freeze.yml
-	$(PLAYBOOK) playbooks/drill-broker-host-down.yml
 	$(PLAYBOOK) playbooks/drill-broker-partition.yml
 	$(PLAYBOOK) playbooks/drill-rolling-restart.yml
+	@# Last: in a trial the restarted node hung at boot (docs/operations.md, known issues).
+	$(PLAYBOOK) playbooks/drill-broker-host-down.yml
 
 lint: setup ## ruff, yamllint, ansible-lint (production profile)
 	$(BIN)/ruff check app tests tools
