@@ -87,13 +87,16 @@ class Lab:
         """A first-run secret from the lab inventory's secrets folder."""
         return (INVENTORY / ".secrets" / name).read_text().split()[0]
 
+    def worker_bindings(self, worker: str) -> list[dict]:
+        """The ``celery_worker_bindings`` of one worker host, from inventory host_vars."""
+        return yaml.safe_load((INVENTORY / "host_vars" / f"{worker}.yml").read_text())["celery_worker_bindings"]
+
     def bindings(self) -> dict[str, list[str]]:
         """Host -> queues its worker programs consume, from inventory host_vars."""
-        out = {}
-        for name in self.groups["workers"]:
-            data = yaml.safe_load((INVENTORY / "host_vars" / f"{name}.yml").read_text())
-            out[name] = sorted({q for b in data["celery_worker_bindings"] for q in b["queues"]})
-        return out
+        return {
+            name: sorted({q for b in self.worker_bindings(name) for q in b["queues"]})
+            for name in self.groups["workers"]
+        }
 
 
 def _inventory() -> tuple[dict[str, str], dict[str, list[str]]]:

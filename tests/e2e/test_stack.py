@@ -11,11 +11,10 @@ import time
 import urllib.request
 
 import pytest
-import yaml
 from fleet.celeryconfig import QUEUES
 from fleet.demo import api_call, run_routing_demo
 
-from .conftest import INVENTORY, RESULTS, run_playbook
+from .conftest import RESULTS, run_playbook
 
 pytestmark = pytest.mark.e2e
 
@@ -90,16 +89,11 @@ def test_worker_programs_are_running_under_supervisor(lab):
         host = lab.host(name)
         status = host.check_output("supervisorctl status")
         programs = dict(line.split()[:2] for line in status.splitlines() if line.strip())
-        bindings = {b: "RUNNING" for b in _binding_names(lab, name)}
+        bindings = {b["name"]: "RUNNING" for b in lab.worker_bindings(name)}
         assert programs == {f"celery:{b}": s for b, s in bindings.items()}, status
         sock = host.file("/run/supervisor.sock")
         assert sock.mode & 0o002 == 0, oct(sock.mode)
         assert sock.group == "supervisor"
-
-
-def _binding_names(lab, worker: str) -> list[str]:
-    data = yaml.safe_load((INVENTORY / "host_vars" / f"{worker}.yml").read_text())
-    return [b["name"] for b in data["celery_worker_bindings"]]
 
 
 def test_redis_needs_a_password_and_listens_on_private_addresses_only(lab):
