@@ -1,0 +1,68 @@
+"""roles/rabbitmq (one node): service, listeners, cookie, users and their exact permissions."""
+
+import json
+
+
+def private_address(host) -> str:
+    return host.check_output("hostname -I").split()[0]
+
+
+def rabbitmqctl_json(host, *args: str):
+    return json.loads(host.check_output("rabbitmqctl --quiet --formatter json " + " ".join(args)))
+
+
+def test_rabbitmq_running_and_enabled(host):
+    service = host.service("rabbitmq-server")
+    assert service.is_running
+    assert service.is_enabled
+
+
+def test_amqp_and_management_bound_to_private_address_only(host):
+    address = private_address(host)
+    for port in (5672, 15672):
+        assert host.socket(f"tcp://{address}:{port}").is_listening
+        assert not host.socket(f"tcp://0.0.0.0:{port}").is_listening
+        assert not host.socket(f"tcp://:::{port}").is_listening
+
+
+def test_erlang_cookie_private_to_rabbitmq(host):
+    cookie = host.file("/var/lib/rabbitmq/.erlang.cookie")
+    assert cookie.user == "rabbitmq"
+    assert cookie.mode == 0o400
+    assert cookie.content_string == "MOLECULEMOLECULEMOLECULECOOKIE"
+
+
+def test_config_values(host):
+    conf = host.file("/etc/rabbitmq/rabbitmq.conf")
+    assert conf.contains("^cluster_partition_handling = pause_minority$")
+    assert conf.contains("^net_ticktime = 10$")
+    status = rabbitmqctl_json(host, "cluster_status")
+    assert status["cluster_name"] == "fleet"
+
+
+def test_guest_absent_and_only_managed_users(host):
+    users = {u["user"]: u["tags"] for u in rabbitmqctl_json(host, "list_users")}
+    assert "guest" not in users
+    assert set(users) == {"fleet-producer", "fleet-monitoring"}
+    assert users["fleet-monitoring"] == ["monitoring"]
+    assert users["fleet-producer"] == []
+
+
+def test_permissions_exact(host):
+    perms = {p["user"]: p for p in rabbitmqctl_json(host, "list_permissions", "-p", "fleet")}
+    assert set(perms) == {"fleet-producer", "fleet-monitoring"}
+    assert (perms["fleet-producer"]["configure"], perms["fleet-producer"]["write"], perms["fleet-producer"]["read"]) == (
+        "^(fleet|default)$",
+        "^(fleet|default)$",
+        "^(fleet)$",
+    )
+    assert (perms["fleet-monitoring"]["configure"], perms["fleet-monitoring"]["write"]) == ("^$", "^$")
+    assert perms["fleet-monitoring"]["read"] == "^$"
+
+
+def test_management_api_answers_monitoring_user_and_refuses_guest(host):
+    base = f"http://{private_address(host)}:15672/api"
+    ok = host.run(f"curl -s -o /dev/null -w '%{{http_code}}' -u fleet-monitoring:molecule-monitoring-password {base}/overview")
+    assert ok.stdout == "200"
+    guest = host.run(f"curl -s -o /dev/null -w '%{{http_code}}' -u guest:guest {base}/overview")
+    assert guest.stdout == "401"

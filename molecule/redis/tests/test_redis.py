@@ -1,0 +1,44 @@
+"""roles/redis: Redis runs, binds loopback and the private address only, and demands a password."""
+
+PASSWORD = "molecule-redis-password"  # set in converge.yml
+
+
+def private_address(host) -> str:
+    return host.check_output("hostname -I").split()[0]
+
+
+def test_redis_running_and_enabled(host):
+    service = host.service("redis-server")
+    assert service.is_running
+    assert service.is_enabled
+
+
+def test_bound_to_loopback_and_private_address_only(host):
+    assert host.socket("tcp://127.0.0.1:6379").is_listening
+    assert host.socket(f"tcp://{private_address(host)}:6379").is_listening
+    assert not host.socket("tcp://0.0.0.0:6379").is_listening
+    assert not host.socket("tcp://:::6379").is_listening
+
+
+def test_unauthenticated_commands_refused(host):
+    out = host.run(f"redis-cli -h {private_address(host)} ping")
+    assert "NOAUTH" in out.stdout + out.stderr
+
+
+def test_password_accepted(host):
+    out = host.check_output(f"REDISCLI_AUTH={PASSWORD} redis-cli -h {private_address(host)} ping")
+    assert out.strip() == "PONG"
+
+
+def test_config_values_live(host):
+    get = f"REDISCLI_AUTH={PASSWORD} redis-cli -h 127.0.0.1 config get"
+    assert host.check_output(f"{get} maxmemory").split()[1] == str(64 * 1024 * 1024)
+    assert host.check_output(f"{get} maxmemory-policy").split()[1] == "volatile-lru"
+    assert host.check_output(f"{get} protected-mode").split()[1] == "yes"
+
+
+def test_config_file_readable_by_redis_only(host):
+    conf = host.file("/etc/redis/redis.conf")
+    assert conf.user == "redis"
+    assert conf.group == "redis"
+    assert conf.mode == 0o640
