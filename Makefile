@@ -19,8 +19,8 @@ APT_PACKAGES := podman runc mmdebstrap uidmap slirp4netns fuse-overlayfs netavar
                 containernetworking-plugins iproute2 openssh-client python3-venv make
 PLAYBOOK := $(BIN)/ansible-playbook -i $(INVENTORY)
 
-.PHONY: help setup system-packages venv collections wheelhouse lab deploy demo demo-routing \
-        test lint unit e2e drills destroy destroy-all bench-deploy clean
+.PHONY: help setup system-packages venv collections wheelhouse lab-image lab deploy demo demo-routing \
+        test lint unit molecule e2e drills destroy destroy-all bench-deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ collections: venv ## Make sure the pinned collections are there (from the ansibl
 wheelhouse: setup ## Build the wheelhouse the hosts install the app from
 	$(PLAYBOOK) playbooks/wheelhouse.yml
 
+lab-image: setup ## Build the lab's base image if it is missing (the lab and Molecule run it)
+	$(PLAYBOOK) playbooks/lab-image.yml
+
 lab: setup ## Bring the lab up (podman system containers, one per inventory host)
 	$(PLAYBOOK) playbooks/lab.yml
 
@@ -70,18 +73,30 @@ drills: ## Run every failover drill against a deployed stack (reports in results
 	$(PLAYBOOK) playbooks/drill-broker-host-down.yml
 
 lint: setup ## ruff, yamllint, ansible-lint (production profile)
-	$(BIN)/ruff check app tests tools
-	$(BIN)/ruff format --check app tests tools
+	$(BIN)/ruff check app tests tools molecule
+	$(BIN)/ruff format --check app tests tools molecule
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint --profile production
 
 unit: setup ## App unit tests and static checks of the roles (no lab)
 	$(BIN)/pytest -q app/tests tests/static
 
+# Every Molecule scenario, one after the other (each makes and removes its own hosts); the
+# seconds each took are appended to results/molecule-times.txt (docs/benchmarks.md).
+MOLECULE_SCENARIOS ?= supervisor redis rabbitmq broker_proxy fleet_app producer celery_worker cluster lab bad_variables
+molecule: setup ## Role scenarios: molecule test -s <scenario> for each of MOLECULE_SCENARIOS
+	@mkdir -p results; failed=""; \
+	for s in $(MOLECULE_SCENARIOS); do \
+	  start=$$(date +%s); \
+	  if $(BIN)/molecule test -s $$s; then r=passed; else r=FAILED; failed="$$failed $$s"; fi; \
+	  echo "$$(date -u +%FT%TZ) molecule $$s: $$r in $$(( $$(date +%s) - start )) s" | tee -a results/molecule-times.txt; \
+	done; \
+	if [ -n "$$failed" ]; then echo "Molecule scenarios failed:$$failed"; exit 1; fi
+
 e2e: setup ## End-to-end tests: bring the lab up once, deploy, assert from outside, tear down
 	$(BIN)/pytest -v -rs tests/e2e
 
-test: lint unit e2e ## Everything CI runs
+test: lint unit molecule e2e ## Everything CI runs
 
 destroy: ## Remove the lab containers and network (keeps the base image)
 	$(PLAYBOOK) playbooks/lab-destroy.yml

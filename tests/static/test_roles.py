@@ -40,3 +40,21 @@ def test_role_layout(role):
         assert (role / part).is_file(), part
     for template in (role / "templates").glob("*.j2"):
         assert "ansible_managed" in template.read_text().splitlines()[0], template.name
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_every_role_has_a_molecule_scenario(role):
+    scenario = ROOT / "molecule" / role.name
+    assert (scenario / "molecule.yml").is_file(), f"molecule/{role.name}/molecule.yml"
+    assert list((scenario / "tests").glob("test_*.py")), f"molecule/{role.name}/tests has no testinfra tests"
+
+
+def test_molecule_hosts_run_the_lab_image():
+    lab_image = _load(ROOT / "roles" / "lab" / "defaults" / "main.yml")["lab_image"]
+    configs = [ROOT / ".config" / "molecule" / "config.yml", *sorted((ROOT / "molecule").glob("*/molecule.yml"))]
+    for config in configs:
+        for platform in _load(config).get("platforms", []):
+            assert platform["image"] == lab_image, f"{config.relative_to(ROOT)}: {platform['name']}"

@@ -51,7 +51,11 @@ def test_guest_absent_and_only_managed_users(host):
 def test_permissions_exact(host):
     perms = {p["user"]: p for p in rabbitmqctl_json(host, "list_permissions", "-p", "fleet")}
     assert set(perms) == {"fleet-producer", "fleet-monitoring"}
-    assert (perms["fleet-producer"]["configure"], perms["fleet-producer"]["write"], perms["fleet-producer"]["read"]) == (
+    assert (
+        perms["fleet-producer"]["configure"],
+        perms["fleet-producer"]["write"],
+        perms["fleet-producer"]["read"],
+    ) == (
         "^(fleet|default)$",
         "^(fleet|default)$",
         "^(fleet)$",
@@ -62,7 +66,9 @@ def test_permissions_exact(host):
 
 def test_management_api_answers_monitoring_user_and_refuses_guest(host):
     base = f"http://{private_address(host)}:15672/api"
-    ok = host.run(f"curl -s -o /dev/null -w '%{{http_code}}' -u fleet-monitoring:molecule-monitoring-password {base}/overview")
+    ok = host.run(
+        f"curl -s -o /dev/null -w '%{{http_code}}' -u fleet-monitoring:molecule-monitoring-password {base}/overview"
+    )
     assert ok.stdout == "200"
     guest = host.run(f"curl -s -o /dev/null -w '%{{http_code}}' -u guest:guest {base}/overview")
     assert guest.stdout == "401"

@@ -1,0 +1,150 @@
+"""Each role rejects a bad variable with a clear message, and the host is left exactly as it was.
+
+Runs on the controller (not through testinfra): for each case, ``apply-role.yml`` applies one
+role to the scenario's bare host with a bad value; the run must fail, print the expected reason,
+and leave the container's filesystem unchanged (``podman diff`` plus checksums of /etc, /opt and
+dpkg's package database).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import molecule_hosts
+
+HERE = Path(__file__).resolve().parents[1]
+INVENTORY = os.environ.get("MOLECULE_INVENTORY_FILE", "")
+pytestmark = pytest.mark.skipif(not INVENTORY, reason="runs as the verifier of `molecule test -s bad_variables`")
+
+# (role, variables, text the failure must contain). Connection settings that a role needs are
+# valid in each case, so the one bad value is what stops it.
+APP = {
+    "fleet_app_broker_addresses": ["10.0.0.11"],
+    "fleet_app_broker_user": "fleet-worker",
+    "fleet_app_broker_password": "secret",
+    "fleet_app_result_backend_address": "10.0.0.20",
+    "fleet_app_result_backend_password": "secret",
+}
+CASES = {
+    "rabbitmq-wrong-type": ("rabbitmq", {"rabbitmq_amqp_port": "five"}, "argument 'rabbitmq_amqp_port' is of type"),
+    "rabbitmq-unknown-choice": (
+        "rabbitmq",
+        {"rabbitmq_cluster_partition_handling": "pause_all"},
+        "value of rabbitmq_cluster_partition_handling must be one of: ignore, pause_minority, autoheal",
+    ),
+    "rabbitmq-user-missing-vhost": (
+        "rabbitmq",
+        {"rabbitmq_users": [{"name": "app", "password": "x"}]},
+        "missing required arguments: vhost",
+    ),
+    "rabbitmq-two-nodes-pause-minority": (
+        "rabbitmq",
+        {
+            "rabbitmq_erlang_cookie": "C" * 32,
+            "rabbitmq_cluster_hosts": ["{{ inventory_hostname }}", "other"],
+        },
+        "pause_minority cannot work with exactly 2 nodes",
+    ),
+    "rabbitmq-short-cookie": ("rabbitmq", {"rabbitmq_erlang_cookie": "short"}, "(got 5)"),
+    "redis-unknown-policy": (
+        "redis",
+        {"redis_maxmemory_policy": "lru"},
+        "value of redis_maxmemory_policy must be one of",
+    ),
+    "redis-every-address": (
+        "redis",
+        {"redis_bind_addresses": ["0.0.0.0"], "redis_requirepass": "secret"},
+        "not bound to every address",
+    ),
+    "supervisor-world-writable-socket": (
+        "supervisor",
+        {"supervisor_socket_mode": "0777"},
+        "value of supervisor_socket_mode must be one of: 0700, 0770",
+    ),
+    "broker_proxy-backend-without-address": (
+        "broker_proxy",
+        {"broker_proxy_backends": [{"name": "broker1"}]},
+        "missing required arguments: address",
+    ),
+    "fleet_app-unknown-role": (
+        "fleet_app",
+        {**APP, "fleet_app_role": "admin"},
+        "value of fleet_app_role must be one of",
+    ),
+    "fleet_app-missing-password": (
+        "fleet_app",
+        {**APP, "fleet_app_broker_password": ""},
+        "fleet_app needs fleet_app_broker_addresses, fleet_app_broker_user, fleet_app_broker_password",
+    ),
+    "producer-wrong-type": ("producer", {"producer_workers": "many"}, "argument 'producer_workers' is of type"),
+    "producer-stop-shorter-than-timeout": (
+        "producer",
+        {"producer_stopwaitsecs": 10, "fleet_app_release": "r1"},
+        "producer_stopwaitsecs must exceed producer_timeout",
+    ),
+    "celery_worker-unknown-pool": (
+        "celery_worker",
+        {"celery_worker_bindings": [{"name": "io", "queues": ["email"], "pool": "eventlet"}]},
+        "value of pool must be one of: prefork, threads, solo",
+    ),
+    "celery_worker-binding-without-queues": (
+        "celery_worker",
+        {"celery_worker_bindings": [{"name": "io"}]},
+        "missing required arguments: queues",
+    ),
+    "celery_worker-unknown-queue": (
+        "celery_worker",
+        {"celery_worker_bindings": [{"name": "io", "queues": ["sms"]}], "fleet_app_release": "r1"},
+        "(unknown: sms)",
+    ),
+}
+
+
+def podman(*args: str) -> str:
+    return subprocess.run(["podman", *args], check=True, capture_output=True, text=True).stdout
+
+
+def host_state(name: str) -> tuple[str, str]:
+    """(podman diff of the container, checksums of /etc, /opt and dpkg's status inside it)."""
+    diff = "\n".join(sorted(podman("diff", name).splitlines()))
+    sums = podman(
+        "exec",
+        name,
+        "sh",
+        "-c",
+        "find /etc /opt /var/lib/dpkg/status -xdev -type f -print0 2>/dev/null | sort -z | xargs -0 md5sum",
+    )
+    return diff, sums
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_role_refuses_bad_value_before_any_change(case, tmp_path):
+    role, variables, reason = CASES[case]
+    (name,) = molecule_hosts(INVENTORY)
+    extra = tmp_path / "vars.json"
+    extra.write_text(json.dumps({"role_under_test": role, **variables}))
+    before = host_state(name)
+    run = subprocess.run(
+        [
+            shutil.which("ansible-playbook") or "ansible-playbook",
+            "-i",
+            INVENTORY,
+            str(HERE / "apply-role.yml"),
+            "-e",
+            f"@{extra}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", NO_COLOR="1"),
+    )
+    output = run.stdout + run.stderr
+    assert run.returncode != 0, output
+    assert reason in output, output
+    assert "changed=0" in output, output
+    assert host_state(name) == before

@@ -1,0 +1,49 @@
+"""roles/broker_proxy: a local HAProxy on loopback that hands AMQP clients to live nodes only."""
+
+# AMQP 0-9-1 protocol header; a broker answers with connection.start (class 10, method 10).
+AMQP_HEADER = r"AMQP\x00\x00\x09\x01"
+
+
+def test_haproxy_running_and_enabled(host):
+    service = host.service("haproxy")
+    assert service.is_running
+    assert service.is_enabled
+
+
+def test_listens_on_loopback_only(host):
+    assert host.socket("tcp://127.0.0.1:5672").is_listening
+    assert not host.socket("tcp://0.0.0.0:5672").is_listening
+    assert not host.socket("tcp://:::5672").is_listening
+
+
+def test_configuration_is_valid_and_names_every_backend(host):
+    assert host.run("haproxy -c -f /etc/haproxy/haproxy.cfg").rc == 0
+    conf = host.file("/etc/haproxy/haproxy.cfg")
+    assert conf.contains(r"^    server live [0-9.]*:5672 check$")
+    assert conf.contains(r"^    server dead 127\.0\.0\.9:5672 check$")
+    assert conf.contains("tcp-check expect binary 000a000a")
+    assert conf.contains("on-marked-down shutdown-sessions")
+
+
+def test_amqp_client_reaches_a_live_broker_through_the_proxy(host):
+    # Several connections: with leastconn, a dead node still in rotation would refuse some.
+    for _ in range(5):
+        out = host.check_output(
+            "python3 -c \"import socket; s=socket.create_connection(('127.0.0.1', 5672), 5); "
+            f"s.sendall(b'{AMQP_HEADER}'); print(s.recv(7).hex())\""
+        )
+        # Frame type 1 (method) on channel 0: connection.start from RabbitMQ.
+        assert out.startswith("010000"), out
+
+
+def test_dead_backend_marked_down_by_the_amqp_check(host):
+    # journald keeps HAProxy's state changes (log /dev/log).
+    logs = host.check_output("journalctl -u haproxy --no-pager -o cat")
+    assert "brokers/dead is DOWN" in logs
+    assert "brokers/live is DOWN" not in logs
+
+
+def test_drop_in_clears_the_chroot_mount(host):
+    drop_in = host.file("/etc/systemd/system/haproxy.service.d/no-chroot.conf")
+    assert drop_in.contains("^BindReadOnlyPaths=$")
+    assert "/dev/log" not in host.check_output("systemctl show haproxy -p BindReadOnlyPaths")

@@ -1,0 +1,48 @@
+"""roles/celery_worker: one supervisord program per binding, consuming exactly its queues."""
+
+import json
+
+VENV = "/opt/fleet/venv"
+
+
+def test_programs_running(host):
+    out = host.check_output("supervisorctl status celery:")
+    lines = dict(line.split(None, 1) for line in out.splitlines())
+    assert set(lines) == {"celery:default", "celery:email"}
+    assert all(state.startswith("RUNNING") for state in lines.values()), out
+
+
+def test_program_definitions(host):
+    conf = host.file("/etc/supervisor/conf.d/celery.conf")
+    assert conf.contains("--queues default --pool prefork --concurrency 2")
+    assert conf.contains("--queues email --pool threads --concurrency 4")
+    assert conf.contains("^stopwaitsecs=300$")
+    assert conf.contains("^stopsignal=TERM$")
+    assert conf.contains("^user=fleet$")
+
+
+def test_workers_run_as_app_user(host):
+    procs = [p for p in host.process.filter(user="fleet") if "celery" in p.args and "worker" in p.args]
+    assert procs
+    assert any("--queues default" in p.args for p in procs)
+    assert any("--queues email" in p.args for p in procs)
+
+
+def test_queues_consumed_only_where_bound(host):
+    out = host.check_output("rabbitmqctl --quiet --formatter json list_queues -p fleet name consumers type")
+    queues = {q["name"]: q for q in json.loads(out)}
+    assert queues["default"]["consumers"] >= 1
+    assert queues["email"]["consumers"] >= 1
+    assert queues["default"]["type"] == "quorum"
+    assert queues.get("reports", {"consumers": 0})["consumers"] == 0
+
+
+def test_task_runs_on_the_worker(host):
+    code = (
+        "from fleet.celery_app import make_celery; from fleet.settings import load_settings; "
+        "app = make_celery(load_settings()); "
+        "r = app.send_task('fleet.tasks.send_email', kwargs={'to': 'a@example.org'}); "
+        "print(r.get(timeout=60)['queue'])"
+    )
+    out = host.check_output(f'runuser -u fleet -- env FLEET_CONFIG=/etc/fleet/fleet.toml {VENV}/bin/python -c "{code}"')
+    assert out.strip() == "email"
