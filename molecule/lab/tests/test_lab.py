@@ -38,7 +38,7 @@ def test_fixed_address_on_the_lab_network(inspect):
 
 def test_limits_and_capabilities(inspect):
     assert "CAP_NET_ADMIN" in inspect["EffectiveCaps"]
-    limits = run("podman", "exec", CONTAINER, "sh", "-c", "ulimit -n; ulimit -u").split()
+    limits = run("podman", "exec", CONTAINER, "bash", "-c", "ulimit -n; ulimit -u").split()
     assert limits == ["20000", "20000"]
 
 
