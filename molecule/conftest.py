@@ -8,8 +8,10 @@ podman backend (``podman exec``), with the project's containers.conf (runc, ulim
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -34,6 +36,41 @@ def molecule_hosts(inventory_file: str | os.PathLike[str]) -> list[str]:
 
     walk(data.get("all") or {})
     return sorted(names)
+
+
+#: The fleet_app role's venv and configuration file on a host (roles/fleet_app/vars/main.yml).
+APP_VENV = "/opt/fleet/venv"
+APP_CONFIG = "/etc/fleet/fleet.toml"
+
+
+def private_address(host) -> str:
+    """The host's address on its podman network: what the roles bind services to.
+
+    Raises:
+        AssertionError: ``hostname -I`` failed on the host (testinfra's check_output).
+    """
+    return host.check_output("hostname -I").split()[0]
+
+
+def rabbitmqctl_json(host, *args: str) -> Any:
+    """Run ``rabbitmqctl <args>`` on the host with JSON output and return it decoded.
+
+    Raises:
+        AssertionError: rabbitmqctl exited non-zero.
+        json.JSONDecodeError: its output was not JSON.
+    """
+    return json.loads(host.check_output("rabbitmqctl --quiet --formatter json " + " ".join(args)))
+
+
+def app_python(host, code: str) -> str:
+    """Run Python ``code`` as the app's user in the app's venv with its configuration; return stdout.
+
+    ``code`` must not contain double quotes (it is passed inside them to ``python -c``).
+
+    Raises:
+        AssertionError: the code exited non-zero.
+    """
+    return host.check_output(f'runuser -u fleet -- env FLEET_CONFIG={APP_CONFIG} {APP_VENV}/bin/python -c "{code}"')
 
 
 def pytest_configure(config: pytest.Config) -> None:

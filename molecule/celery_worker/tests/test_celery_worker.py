@@ -1,8 +1,6 @@
 """roles/celery_worker: one supervisord program per binding, consuming exactly its queues."""
 
-import json
-
-VENV = "/opt/fleet/venv"
+from conftest import app_python, rabbitmqctl_json
 
 
 def test_programs_running(host):
@@ -29,8 +27,7 @@ def test_workers_run_as_app_user(host):
 
 
 def test_queues_consumed_only_where_bound(host):
-    out = host.check_output("rabbitmqctl --quiet --formatter json list_queues -p fleet name consumers type")
-    queues = {q["name"]: q for q in json.loads(out)}
+    queues = {q["name"]: q for q in rabbitmqctl_json(host, "list_queues", "-p", "fleet", "name", "consumers", "type")}
     assert queues["default"]["consumers"] >= 1
     assert queues["email"]["consumers"] >= 1
     assert queues["default"]["type"] == "quorum"
@@ -44,5 +41,5 @@ def test_task_runs_on_the_worker(host):
         "r = app.send_task('fleet.tasks.send_email', kwargs={'to': 'a@example.org'}); "
         "print(r.get(timeout=60)['queue'])"
     )
-    out = host.check_output(f'runuser -u fleet -- env FLEET_CONFIG=/etc/fleet/fleet.toml {VENV}/bin/python -c "{code}"')
+    out = app_python(host, code)
     assert out.strip() == "email"

@@ -2,11 +2,9 @@
 
 import json
 
+from conftest import rabbitmqctl_json
+
 NODES = {f"rabbit@molecule-broker{i}" for i in (1, 2, 3)}
-
-
-def rabbitmqctl_json(host, *args: str):
-    return json.loads(host.check_output("rabbitmqctl --quiet --formatter json " + " ".join(args)))
 
 
 def test_every_node_sees_three_running_nodes(host):

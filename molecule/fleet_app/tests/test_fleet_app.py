@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-VENV = "/opt/fleet/venv"
+from conftest import APP_VENV, app_python
+
 LOCK = Path(__file__).resolve().parents[3] / "app" / "requirements.lock"
 
 
@@ -18,7 +19,7 @@ def test_app_user_is_a_system_account_without_login(host):
 
 
 def test_venv_holds_exactly_the_pinned_versions(host):
-    frozen = host.check_output(f"{VENV}/bin/pip list --format=freeze --disable-pip-version-check")
+    frozen = host.check_output(f"{APP_VENV}/bin/pip list --format=freeze --disable-pip-version-check")
     installed = {n.lower().replace("_", "-"): v for n, v in (line.split("==") for line in frozen.splitlines())}
     for name, version in pins().items():
         assert installed.get(name) == version, name
@@ -38,7 +39,7 @@ def test_app_reads_its_settings_with_quoted_password(host):
         "from fleet.settings import load_settings; s = load_settings(); "
         "print(s.role); print(*s.broker_urls, sep='\\n'); print(s.result_backend)"
     )
-    out = host.check_output(f'runuser -u fleet -- env FLEET_CONFIG=/etc/fleet/fleet.toml {VENV}/bin/python -c "{code}"')
+    out = app_python(host, code)
     role, *urls, backend = out.splitlines()
     assert role == "worker"
     assert urls == [

@@ -2,9 +2,7 @@
 
 import json
 
-
-def private_address(host) -> str:
-    return host.check_output("hostname -I").split()[0]
+from conftest import private_address
 
 
 def curl(host, method: str, path: str, body: str | None = None) -> tuple[int, dict]:

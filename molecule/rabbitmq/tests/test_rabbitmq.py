@@ -1,14 +1,6 @@
 """roles/rabbitmq (one node): service, listeners, cookie, users and their exact permissions."""
 
-import json
-
-
-def private_address(host) -> str:
-    return host.check_output("hostname -I").split()[0]
-
-
-def rabbitmqctl_json(host, *args: str):
-    return json.loads(host.check_output("rabbitmqctl --quiet --formatter json " + " ".join(args)))
+from conftest import private_address, rabbitmqctl_json
 
 
 def test_rabbitmq_running_and_enabled(host):

@@ -1,10 +1,8 @@
 """roles/redis: Redis runs, binds loopback and the private address only, and demands a password."""
 
+from conftest import private_address
+
 PASSWORD = "molecule-redis-password"  # set in converge.yml
-
-
-def private_address(host) -> str:
-    return host.check_output("hostname -I").split()[0]
 
 
 def test_redis_running_and_enabled(host):
