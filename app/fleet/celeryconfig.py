@@ -21,10 +21,28 @@ QUEUES: tuple[str, ...] = ("default", "email", "reports")
 #: through direct exchanges.
 TASK_EXCHANGE = Exchange("fleet", type="topic", durable=True)
 
+#: Where RabbitMQ puts a task that was delivered more often than the ``delivery-limit`` policy
+#: allows (the broker side is the ``fleet-task-queues`` policy in playbooks/group_vars/
+#: brokers.yml). Fanout: dead-lettered messages keep their original routing key (the queue they
+#: came from), and all of them go to one queue. Declared by every worker at start-up
+#: (:func:`declare_dead_letter_queue`); until it exists, RabbitMQ's at-least-once dead-lettering
+#: keeps the message in its task queue, so nothing is dropped.
+DEAD_LETTER_EXCHANGE = Exchange("fleet.dead-letter", type="fanout", durable=True)
+
+#: The one queue of tasks given up on: a quorum queue, never consumed by a worker. Operators read
+#: it with ``python -m fleet.dead_letter`` (docs/operations.md).
+DEAD_LETTER_QUEUE = Queue(
+    "dead-letter",
+    DEAD_LETTER_EXCHANGE,
+    durable=True,
+    queue_arguments={"x-queue-type": "quorum"},
+)
+
 #: Task name -> queue. A task missing here goes to ``default``.
 TASK_ROUTES: dict[str, dict[str, str]] = {
     "fleet.tasks.ping": {"queue": "default"},
     "fleet.tasks.always_fail": {"queue": "default"},
+    "fleet.tasks.crash_worker_process": {"queue": "default"},
     "fleet.tasks.send_email": {"queue": "email"},
     "fleet.tasks.render_report": {"queue": "reports"},
 }
@@ -47,6 +65,22 @@ def task_queues() -> list[Queue]:
         )
         for name in QUEUES
     ]
+
+
+def declare_dead_letter_queue(connection) -> None:
+    """Declare :data:`DEAD_LETTER_EXCHANGE`, :data:`DEAD_LETTER_QUEUE` and their binding.
+
+    Idempotent (a passive no-op when they exist with the same arguments).
+
+    Args:
+        connection: An open :class:`kombu.Connection` to the broker, as a user allowed to
+            configure both names (the worker user; see playbooks/group_vars/brokers.yml).
+
+    Raises:
+        kombu.exceptions.OperationalError: the broker cannot be reached.
+        amqp.exceptions.AccessRefused: the user lacks the permissions.
+    """
+    DEAD_LETTER_QUEUE.bind(connection.default_channel).declare()
 
 
 def celery_config(settings: Settings) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import socket
 import time
 
@@ -87,6 +88,22 @@ def always_fail(self, reason: str = "this task always fails") -> dict:
         RuntimeError: always, with ``reason`` and the host it ran on.
     """
     raise RuntimeError(f"{reason} (on {socket.gethostname()})")
+
+
+@shared_task(bind=True, name="fleet.tasks.crash_worker_process")
+def crash_worker_process(self) -> None:
+    """A poison task: kills the worker process that runs it, as a crashing C extension or the
+    kernel's OOM killer would (SIGKILL, so no Python cleanup runs).
+
+    With ``task_acks_late`` and ``task_reject_on_worker_lost`` the message goes back to its queue
+    and is delivered again, to any worker; RabbitMQ's ``delivery-limit`` policy ends the loop by
+    dead-lettering it to the ``dead-letter`` queue. Not exposed over HTTP: the e2e tests and
+    operators send it by name (``send_task``) to see that limit work.
+
+    Raises:
+        Nothing: the process dies before it can return.
+    """
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 #: Redis list the drill task appends one record to per execution (see fleet.drill).

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import yaml
 from fleet.celery_app import make_celery
-from fleet.celeryconfig import QUEUES, TASK_ROUTES, celery_config
+from fleet.celeryconfig import DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE, QUEUES, TASK_ROUTES, celery_config
 from fleet.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,3 +53,18 @@ def test_inventory_queue_list_matches_the_app():
     # RabbitMQ permissions are built from fleet_queues; they must name the app's queues.
     group_vars = yaml.safe_load((ROOT / "playbooks/group_vars/all.yml").read_text())
     assert tuple(group_vars["fleet_queues"]) == QUEUES
+
+
+def test_inventory_dead_letter_names_match_the_app():
+    # The broker policy and the worker's permissions name the dead-letter exchange and queue.
+    group_vars = yaml.safe_load((ROOT / "playbooks/group_vars/all.yml").read_text())
+    assert group_vars["fleet_dead_letter_exchange"] == DEAD_LETTER_EXCHANGE.name
+    assert group_vars["fleet_dead_letter_queue"] == DEAD_LETTER_QUEUE.name
+
+
+def test_dead_letter_queue_is_a_quorum_queue_on_a_fanout_exchange():
+    assert DEAD_LETTER_QUEUE.queue_arguments == {"x-queue-type": "quorum"}
+    assert DEAD_LETTER_QUEUE.durable
+    # Fanout: every dead-lettered task lands here whatever queue (routing key) it came from.
+    assert DEAD_LETTER_EXCHANGE.type == "fanout"
+    assert DEAD_LETTER_QUEUE.name not in QUEUES

@@ -83,6 +83,18 @@ class Lab:
         """A testinfra host reached over SSH with the lab's ssh_config."""
         return testinfra.get_host(f"ssh://{name}", ssh_config=str(self.ssh_config))
 
+    def app_python(self, name: str, args: str) -> str:
+        """Run ``python <args>`` as the app user in the app's venv on host ``name``; return stdout.
+
+        The venv and configuration are the fleet_app role's (/opt/fleet/venv, /etc/fleet).
+
+        Raises:
+            AssertionError: the command exited non-zero (testinfra's check_output).
+        """
+        return self.host(name).check_output(
+            f"runuser -u fleet -- env FLEET_CONFIG=/etc/fleet/fleet.toml /opt/fleet/venv/bin/python {args}"
+        )
+
     def secret(self, name: str) -> str:
         """A first-run secret from the lab inventory's secrets folder."""
         return (INVENTORY / ".secrets" / name).read_text().split()[0]

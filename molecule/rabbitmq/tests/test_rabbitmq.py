@@ -1,5 +1,7 @@
 """roles/rabbitmq (one node): service, listeners, cookie, users and their exact permissions."""
 
+import json
+
 from conftest import private_address, rabbitmqctl_json
 
 
@@ -64,3 +66,12 @@ def test_management_api_answers_monitoring_user_and_refuses_guest(host):
     assert ok.stdout == "200"
     guest = host.run(f"curl -s -o /dev/null -w '%{{http_code}}' -u guest:guest {base}/overview")
     assert guest.stdout == "401"
+
+
+def test_policy_set_as_defined(host):
+    policies = rabbitmqctl_json(host, "list_policies", "-p", "fleet")
+    assert [(p["name"], p["pattern"], p["apply-to"]) for p in policies] == [
+        ("fleet-task-queues", "^(default)$", "queues")
+    ]
+    definition = policies[0]["definition"]  # RabbitMQ 3.10 prints it as a JSON string
+    assert json.loads(definition) == {"delivery-limit": 5, "dead-letter-exchange": "fleet.dead-letter"}
