@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import Celery, Task
 
+from fleet import correlation  # noqa: F401  (connects the correlation id's signal handlers)
 from fleet.celeryconfig import celery_config
 from fleet.settings import Settings
 

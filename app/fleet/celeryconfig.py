@@ -134,6 +134,12 @@ def celery_config(settings: Settings) -> dict:
         "result_serializer": "json",
         "accept_content": ["json"],
         "task_track_started": True,
+        # The HTTP request's correlation id on every worker log line (fleet.correlation; "-"
+        # outside a task).
+        "worker_log_format": "[%(asctime)s: %(levelname)s/%(processName)s] [%(request_id)s] %(message)s",
+        "worker_task_log_format": (
+            "[%(asctime)s: %(levelname)s/%(processName)s] [%(request_id)s] %(task_name)s[%(task_id)s]: %(message)s"
+        ),
         # Retry a publish while the client reconnects to another node (seconds).
         "task_publish_retry": True,
         "task_publish_retry_policy": {

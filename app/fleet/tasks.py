@@ -15,6 +15,9 @@ import socket
 import time
 
 from celery import shared_task
+from celery.utils.log import get_task_logger
+
+log = get_task_logger(__name__)
 
 
 def where(task) -> dict:
@@ -41,6 +44,7 @@ def where(task) -> dict:
 @shared_task(bind=True, name="fleet.tasks.ping")
 def ping(self) -> dict:
     """No-op task: returns where it ran."""
+    log.info("pong")
     return where(self)
 
 
@@ -58,6 +62,7 @@ def send_email(self, to: str, subject: str = "", duration: float = 0.2) -> dict:
     """
     if not 0 <= duration <= 60:
         raise ValueError("duration must be between 0 and 60 seconds")
+    log.info("sending mail to %s", to)
     time.sleep(duration)
     return {**where(self), "to": to, "subject": subject}
 

@@ -2,12 +2,16 @@
 
 Routes:
     ``POST /tasks/<name>``  body ``{"args": [...], "kwargs": {...}}`` (both optional) -> 202
-        ``{"task_id", "queue"}``; 404 for an unknown task; 400 with ``{"error"}`` for malformed
+        ``{"task_id", "queue", "request_id"}``; 404 for an unknown task; 400 with ``{"error"}`` for malformed
         JSON, wrong types or arguments the task does not take; 503 when no broker takes it.
     ``GET /tasks/<task_id>`` -> 200 ``{"task_id", "state", "result"}`` on success,
         ``{"task_id", "state", "error"}`` on failure, ``{"task_id", "state"}`` otherwise.
     ``GET /healthz`` -> 200 when the broker and the result backend answer, else 503; the body
         says which one failed.
+
+Every response carries ``X-Request-ID``: the request's header when it is a plausible id, else a
+new one. The id travels in the headers of each task the request publishes and appears in the
+producer's and the worker's log lines (:mod:`fleet.correlation`).
 
 Served by Gunicorn: ``gunicorn 'fleet.web:create_app()'``.
 """
@@ -15,11 +19,14 @@ Served by Gunicorn: ``gunicorn 'fleet.web:create_app()'``.
 from __future__ import annotations
 
 import inspect
+import logging
+import sys
 import uuid
 
-from flask import Flask, jsonify, request
+from flask import Flask, g, jsonify, request
 from kombu.exceptions import OperationalError
 
+from fleet import correlation
 from fleet.celery_app import celery_init_app
 from fleet.celeryconfig import TASK_ROUTES
 from fleet.settings import Settings, load_settings
@@ -31,6 +38,24 @@ API_TASKS: dict[str, str] = {
     "render_report": "fleet.tasks.render_report",
     "always_fail": "fleet.tasks.always_fail",
 }
+
+
+#: Producer log line format; ``request_id`` comes from :class:`fleet.correlation.RequestIdFilter`.
+LOG_FORMAT = "[%(asctime)s: %(levelname)s/%(name)s] [%(request_id)s] %(message)s"
+
+log = logging.getLogger("fleet.web")
+
+
+def _setup_logging() -> None:
+    """Log the ``fleet`` loggers to stderr (Gunicorn's, which supervisord keeps) with the id."""
+    logger = logging.getLogger("fleet")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    correlation.install_log_filter(logger)
 
 
 def _error(status: int, reason: str):
@@ -52,6 +77,23 @@ def create_app(settings: Settings | None = None) -> Flask:
     """
     app = Flask("fleet")
     celery = celery_init_app(app, settings or load_settings())
+    _setup_logging()
+
+    @app.before_request
+    def bind_request_id():
+        g.request_id = correlation.from_http(request.headers.get(correlation.HTTP_HEADER))
+        g.request_id_token = correlation.bind(g.request_id)
+
+    @app.after_request
+    def echo_request_id(response):
+        response.headers[correlation.HTTP_HEADER] = g.get("request_id", "")
+        return response
+
+    @app.teardown_request
+    def unbind_request_id(_exc):
+        token = g.pop("request_id_token", None)
+        if token is not None:
+            correlation.unbind(token)
 
     @app.post("/tasks/<name>")
     def submit(name: str):
@@ -81,7 +123,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         except OperationalError as exc:
             return _error(503, f"no broker accepted the task: {exc}")
         queue = TASK_ROUTES.get(API_TASKS[name], {}).get("queue", "default")
-        return jsonify({"task_id": result.id, "queue": queue}), 202
+        log.info("published %s as task %s to queue %s", API_TASKS[name], result.id, queue)
+        return jsonify({"task_id": result.id, "queue": queue, "request_id": g.request_id}), 202
 
     @app.get("/tasks/<task_id>")
     def status(task_id: str):
