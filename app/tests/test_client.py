@@ -1,0 +1,43 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fleet.celeryconfig import task_queues
+from fleet.client import main, make_client, send
+from fleet.settings import Settings
+
+APP = Path(__file__).resolve().parents[1]
+
+
+def test_the_client_imports_no_task_module():
+    code = "import sys, fleet.client; sys.exit(1 if 'fleet.tasks' in sys.modules else 0)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=APP, env={"PYTHONPATH": str(APP)}).returncode == 0
+
+
+def test_send_task_by_name_lands_in_the_routed_queue():
+    app = make_client(Settings(broker_urls=("memory://",), result_backend="cache+memory://"))
+    assert "fleet.tasks.send_email" not in app.tasks
+    code, report = send(app, "fleet.tasks.send_email", ["a@example.invalid"], {"subject": "hi"}, wait=0)
+    assert (code, report["queue"], report["state"]) == (0, "email", "SENT")
+    with app.connection_for_read() as conn:
+        email = next(q for q in task_queues() if q.name == "email")
+        message = email.bind(conn.default_channel).get(no_ack=True)
+    assert message is not None
+    assert message.headers["task"] == "fleet.tasks.send_email"
+    assert message.headers["id"] == report["task_id"]
+
+
+def test_no_result_in_time_exits_2():
+    app = make_client(Settings(broker_urls=("memory://",), result_backend="cache+memory://"))
+    code, report = send(app, "fleet.tasks.ping", [], {}, wait=0.2)
+    assert code == 2
+    assert report["state"] == "PENDING"
+
+
+@pytest.mark.parametrize("argv", [["x", "--args", "{"], ["x", "--kwargs", "[]"]])
+def test_bad_json_arguments_are_refused(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert "JSON" in capsys.readouterr().err
