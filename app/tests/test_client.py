@@ -18,10 +18,13 @@ def test_the_client_imports_no_task_module():
 def test_send_task_by_name_lands_in_the_routed_queue():
     app = make_client(Settings(broker_urls=("memory://",), result_backend="cache+memory://"))
     assert "fleet.tasks.send_email" not in app.tasks
+    email = next(q for q in task_queues() if q.name == "email")
+    with app.connection_for_write() as conn:
+        email.bind(conn.default_channel).declare()
+        email.bind(conn.default_channel).purge()  # the in-memory broker is shared by all tests
     code, report = send(app, "fleet.tasks.send_email", ["a@example.invalid"], {"subject": "hi"}, wait=0)
     assert (code, report["queue"], report["state"]) == (0, "email", "SENT")
     with app.connection_for_read() as conn:
-        email = next(q for q in task_queues() if q.name == "email")
         message = email.bind(conn.default_channel).get(no_ack=True)
     assert message is not None
     assert message.headers["task"] == "fleet.tasks.send_email"
