@@ -8,16 +8,38 @@ misrouted task shows up as a mismatch instead of being papered over.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import signal
 import socket
 import time
 
-from celery import shared_task
+from celery import Task, shared_task
 from celery.utils.log import get_task_logger
 
 log = get_task_logger(__name__)
+
+
+class TolerantTask(Task):
+    """Base class of the demo tasks: a keyword argument this version does not take is dropped
+    with a warning instead of failing the task with ``TypeError``.
+
+    Producers and workers are upgraded at different times. A message from a newer producer may
+    carry a field this worker does not know yet; one from an older producer may lack a field
+    added since, which every task gives a default for. Either way the task runs. Positional
+    arguments are not filtered: new fields are added as keyword arguments.
+    """
+
+    def __call__(self, *args, **kwargs):
+        """Run the task with the keyword arguments its ``run`` accepts; log the others."""
+        params = inspect.signature(self.run).parameters
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        unknown = [] if takes_any else sorted(set(kwargs) - set(params))
+        if unknown:
+            log.warning("%s: ignoring arguments this version does not take: %s", self.name, unknown)
+            kwargs = {k: v for k, v in kwargs.items() if k not in unknown}
+        return super().__call__(*args, **kwargs)
 
 
 def where(task) -> dict:
@@ -41,14 +63,14 @@ def where(task) -> dict:
     }
 
 
-@shared_task(bind=True, name="fleet.tasks.ping")
+@shared_task(bind=True, base=TolerantTask, name="fleet.tasks.ping")
 def ping(self) -> dict:
     """No-op task: returns where it ran."""
     log.info("pong")
     return where(self)
 
 
-@shared_task(bind=True, name="fleet.tasks.send_email")
+@shared_task(bind=True, base=TolerantTask, name="fleet.tasks.send_email")
 def send_email(self, to: str, subject: str = "", duration: float = 0.2) -> dict:
     """I/O-like task: waits ``duration`` seconds as a mail server round trip would.
 
@@ -67,7 +89,7 @@ def send_email(self, to: str, subject: str = "", duration: float = 0.2) -> dict:
     return {**where(self), "to": to, "subject": subject}
 
 
-@shared_task(bind=True, name="fleet.tasks.render_report")
+@shared_task(bind=True, base=TolerantTask, name="fleet.tasks.render_report")
 def render_report(self, rounds: int = 20000) -> dict:
     """CPU-like task: ``rounds`` chained SHA-256 digests.
 
@@ -85,7 +107,7 @@ def render_report(self, rounds: int = 20000) -> dict:
     return {**where(self), "digest": digest.hex()}
 
 
-@shared_task(bind=True, name="fleet.tasks.always_fail")
+@shared_task(bind=True, base=TolerantTask, name="fleet.tasks.always_fail")
 def always_fail(self, reason: str = "this task always fails") -> dict:
     """A bad task, for the demo of a failure: always raises.
 

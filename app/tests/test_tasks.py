@@ -23,3 +23,22 @@ def test_bounds_are_enforced():
 def test_always_fail_fails():
     with pytest.raises(RuntimeError, match="always fails"):
         tasks.always_fail.apply().get()
+
+
+def test_a_message_from_an_older_producer_runs_with_the_defaults():
+    # Version 1 of send_email took only `to`; `subject` and `duration` came later, with defaults.
+    result = tasks.send_email.apply(args=["a@example.invalid"], kwargs={"duration": 0}).get()
+    assert result["subject"] == ""
+
+
+def test_a_field_from_a_newer_producer_is_dropped_with_a_warning(caplog):
+    result = tasks.send_email.apply(
+        args=["a@example.invalid"], kwargs={"duration": 0, "priority": "high", "cc": ["b@example.invalid"]}
+    ).get()
+    assert result["to"] == "a@example.invalid"
+    assert "ignoring arguments this version does not take: ['cc', 'priority']" in caplog.text
+
+
+def test_positional_arguments_are_not_filtered():
+    with pytest.raises(TypeError):
+        tasks.ping.apply(args=[1]).get()
