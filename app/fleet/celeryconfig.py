@@ -43,6 +43,9 @@ TASK_ROUTES: dict[str, dict[str, str]] = {
     "fleet.tasks.ping": {"queue": "default"},
     "fleet.tasks.always_fail": {"queue": "default"},
     "fleet.tasks.crash_worker_process": {"queue": "default"},
+    "fleet.tasks.add": {"queue": "default"},
+    "fleet.tasks.total": {"queue": "default"},
+    "fleet.tasks.record_failure": {"queue": "default"},
     "fleet.tasks.send_email": {"queue": "email"},
     "fleet.tasks.render_report": {"queue": "reports"},
 }

@@ -117,6 +117,53 @@ def always_fail(self, reason: str = "this task always fails") -> dict:
     raise RuntimeError(f"{reason} (on {socket.gethostname()})")
 
 
+@shared_task(bind=True, base=TolerantTask, name="fleet.tasks.add")
+def add(self, x: float, y: float) -> float:
+    """Canvas building block: ``x + y`` (chains pass the previous result as ``x``).
+
+    Raises:
+        TypeError: ``x`` or ``y`` is not a number.
+    """
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (x, y)):
+        raise TypeError("add takes two numbers")
+    log.info("%s + %s", x, y)
+    return x + y
+
+
+@shared_task(bind=True, base=TolerantTask, name="fleet.tasks.total")
+def total(self, values: list) -> float:
+    """Canvas building block: the sum of ``values`` (a chord's body receives its header's results).
+
+    Raises:
+        TypeError: ``values`` is not a list of numbers.
+    """
+    if not isinstance(values, list) or not all(isinstance(v, (int, float)) for v in values):
+        raise TypeError("total takes a list of numbers")
+    return sum(values)
+
+
+@shared_task(base=TolerantTask, name="fleet.tasks.record_failure")
+def record_failure(request, exc, traceback) -> dict:
+    """Error callback (``link_error``): record a failed task with its exception and traceback.
+
+    Celery calls it with the failed task's request context, the exception and the traceback
+    text (Celery picks that calling convention from the three-argument signature, which is why
+    this task is not bound); it logs them at ERROR on the worker that runs it and returns them.
+
+    Returns:
+        ``{"failed_task_id", "failed_task", "error", "traceback"}``.
+    """
+    failed_id = getattr(request, "id", None)
+    failed_name = getattr(request, "task", None)
+    log.error("task %s[%s] failed: %r\n%s", failed_name, failed_id, exc, traceback)
+    return {
+        "failed_task_id": failed_id,
+        "failed_task": failed_name,
+        "error": f"{type(exc).__name__}: {exc}",
+        "traceback": str(traceback),
+    }
+
+
 @shared_task(bind=True, name="fleet.tasks.crash_worker_process")
 def crash_worker_process(self) -> None:
     """A poison task: kills the worker process that runs it, as a crashing C extension or the

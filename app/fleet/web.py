@@ -23,10 +23,12 @@ import logging
 import sys
 import uuid
 
+from celery.result import GroupResult
 from flask import Flask, g, jsonify, request
 from kombu.exceptions import OperationalError
 
 from fleet import correlation
+from fleet.canvas import CanvasError, build, step_signature
 from fleet.celery_app import celery_init_app
 from fleet.celeryconfig import TASK_ROUTES
 from fleet.settings import Settings, load_settings
@@ -37,6 +39,8 @@ API_TASKS: dict[str, str] = {
     "send_email": "fleet.tasks.send_email",
     "render_report": "fleet.tasks.render_report",
     "always_fail": "fleet.tasks.always_fail",
+    "add": "fleet.tasks.add",
+    "total": "fleet.tasks.total",
 }
 
 
@@ -56,6 +60,21 @@ def _setup_logging() -> None:
         logger.setLevel(logging.INFO)
         logger.propagate = False
     correlation.install_log_filter(logger)
+
+
+def _describe(result) -> dict:
+    """``{"task_id", "state"}`` plus ``result`` on success or ``error`` on failure.
+
+    Raises:
+        Whatever the result backend raises when it cannot be read.
+    """
+    state = result.state
+    body = {"task_id": result.id, "state": state}
+    if state == "SUCCESS":
+        body["result"] = result.result
+    elif state == "FAILURE":
+        body["error"] = f"{type(result.result).__name__}: {result.result}"
+    return body
 
 
 def _error(status: int, reason: str):
@@ -104,7 +123,7 @@ def create_app(settings: Settings | None = None) -> Flask:
             return _error(400, "body is not valid JSON")
         if not isinstance(body, dict):
             return _error(400, "body must be a JSON object")
-        unknown = set(body) - {"args", "kwargs"}
+        unknown = set(body) - {"args", "kwargs", "link", "link_error"}
         if unknown:
             return _error(400, f"unknown fields: {sorted(unknown)}")
         args = body.get("args", [])
@@ -118,13 +137,61 @@ def create_app(settings: Settings | None = None) -> Flask:
             inspect.signature(task.run).bind(*args, **kwargs)
         except TypeError as exc:
             return _error(400, f"arguments do not match task {name!r}: {exc}")
+        options = {}
         try:
-            result = task.apply_async(args=args, kwargs=kwargs)
+            if "link" in body:
+                options["link"] = step_signature(celery, API_TASKS, body["link"], "link")
+        except CanvasError as exc:
+            return _error(400, str(exc))
+        if body.get("link_error", False) not in (True, False):
+            return _error(400, "'link_error' must be true or false")
+        if body.get("link_error"):
+            options["link_error"] = celery.signature("fleet.tasks.record_failure")
+        try:
+            result = task.apply_async(args=args, kwargs=kwargs, **options)
         except OperationalError as exc:
             return _error(503, f"no broker accepted the task: {exc}")
         queue = TASK_ROUTES.get(API_TASKS[name], {}).get("queue", "default")
         log.info("published %s as task %s to queue %s", API_TASKS[name], result.id, queue)
         return jsonify({"task_id": result.id, "queue": queue, "request_id": g.request_id}), 202
+
+    @app.post("/canvas/<kind>")
+    def submit_canvas(kind: str):
+        body = request.get_json(silent=True) if request.data else {}
+        if body is None:
+            return _error(400, "body is not valid JSON")
+        try:
+            signature = build(celery, API_TASKS, kind, body)
+        except CanvasError as exc:
+            return _error(404 if str(exc).startswith("unknown canvas") else 400, str(exc))
+        try:
+            result = signature.apply_async()
+        except OperationalError as exc:
+            return _error(503, f"no broker accepted the canvas: {exc}")
+        reply = {"kind": kind, "request_id": g.request_id}
+        if isinstance(result, GroupResult):
+            result.save()
+            reply.update(group_id=result.id, task_ids=[r.id for r in result.results])
+        else:
+            reply["task_id"] = result.id
+        log.info("published canvas %s as %s", kind, reply.get("group_id") or reply.get("task_id"))
+        return jsonify(reply), 202
+
+    @app.get("/groups/<group_id>")
+    def group_status(group_id: str):
+        try:
+            uuid.UUID(group_id)
+        except ValueError:
+            return _error(400, "group id must be a UUID")
+        try:
+            result = GroupResult.restore(group_id, app=celery)
+            if result is None:
+                return _error(404, f"no group {group_id} (unknown or expired)")
+            members = [_describe(r) for r in result.results]
+        except Exception as exc:  # noqa: BLE001 - any backend failure is the backend's 503
+            return _error(503, f"result backend unavailable: {exc}")
+        done = sum(m["state"] in ("SUCCESS", "FAILURE") for m in members)
+        return jsonify({"group_id": group_id, "total": len(members), "completed": done, "results": members})
 
     @app.get("/tasks/<task_id>")
     def status(task_id: str):
@@ -132,14 +199,8 @@ def create_app(settings: Settings | None = None) -> Flask:
             uuid.UUID(task_id)
         except ValueError:
             return _error(400, "task id must be a UUID")
-        result = celery.AsyncResult(task_id)
         try:
-            state = result.state
-            body = {"task_id": task_id, "state": state}
-            if state == "SUCCESS":
-                body["result"] = result.result
-            elif state == "FAILURE":
-                body["error"] = f"{type(result.result).__name__}: {result.result}"
+            body = _describe(celery.AsyncResult(task_id))
         except Exception as exc:  # noqa: BLE001 - any backend failure is the backend's 503
             return _error(503, f"result backend unavailable: {exc}")
         return jsonify(body)
