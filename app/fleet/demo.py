@@ -33,7 +33,9 @@ class ApiError(RuntimeError):
     """The producer API answered with an unexpected status or could not be reached."""
 
 
-def api_call(url: str, method: str = "GET", body: dict | None = None, timeout: float = 10.0) -> tuple[int, dict]:
+def api_call(
+    url: str, method: str = "GET", body: dict | None = None, timeout: float = 10.0, headers: dict | None = None
+) -> tuple[int, dict]:
     """Make one JSON request to the producer API.
 
     Args:
@@ -41,6 +43,7 @@ def api_call(url: str, method: str = "GET", body: dict | None = None, timeout: f
         method: HTTP method.
         body: JSON body to send, or None.
         timeout: Socket timeout in seconds.
+        headers: Extra request headers (for instance ``X-Request-ID``).
 
     Returns:
         ``(status, decoded JSON body)``; 4xx/5xx answers are returned, not raised.
@@ -49,7 +52,9 @@ def api_call(url: str, method: str = "GET", body: dict | None = None, timeout: f
         ApiError: the server could not be reached or did not answer JSON.
     """
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})}
+    )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, json.loads(resp.read() or b"{}")

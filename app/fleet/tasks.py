@@ -85,8 +85,10 @@ def send_email(self, to: str, subject: str = "", duration: float = 0.2) -> dict:
     if not 0 <= duration <= 60:
         raise ValueError("duration must be between 0 and 60 seconds")
     log.info("sending mail to %s", to)
+    started_at = time.time()
     time.sleep(duration)
-    return {**where(self), "to": to, "subject": subject}
+    # Epoch seconds: tasks whose [started_at, finished_at] overlap ran at the same time.
+    return {**where(self), "to": to, "subject": subject, "started_at": started_at, "finished_at": time.time()}
 
 
 @shared_task(bind=True, base=TolerantTask, name="fleet.tasks.render_report")

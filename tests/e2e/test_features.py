@@ -1,0 +1,105 @@
+"""The Celery features the stack demonstrates, asserted from outside on the lab: canvas through
+the API, link/link_error, a correlation id in the producer's and the worker's logs, send_task
+from a client that imports no task code, and a thread pool running I/O tasks concurrently.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from fleet.demo import api_call
+
+pytestmark = pytest.mark.e2e
+
+
+def _api(lab) -> str:
+    return f"http://{lab.hosts[lab.groups['producers'][0]]}:8000"
+
+
+def _wait_done(lab, path: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        _, body = api_call(f"{_api(lab)}{path}")
+        finished = body.get("state") in ("SUCCESS", "FAILURE") or (
+            "total" in body and body["completed"] == body["total"]
+        )
+        if finished or time.monotonic() > deadline:
+            return body
+        time.sleep(0.5)
+
+
+def _step(task, *args, **kwargs):
+    return {"task": task, "args": list(args), "kwargs": kwargs}
+
+
+def test_chain_chord_and_group_run_across_the_workers(lab):
+    status, body = api_call(f"{_api(lab)}/canvas/chain", "POST", {"steps": [_step("add", 1, 2), _step("add", 3)]})
+    assert status == 202, body
+    assert _wait_done(lab, f"/tasks/{body['task_id']}")["result"] == 6
+
+    chord = {"header": [_step("add", i, i) for i in range(5)], "body": _step("total")}
+    status, body = api_call(f"{_api(lab)}/canvas/chord", "POST", chord)
+    assert status == 202, body
+    assert _wait_done(lab, f"/tasks/{body['task_id']}")["result"] == 20
+
+    status, body = api_call(f"{_api(lab)}/canvas/group", "POST", {"tasks": [_step("ping") for _ in range(6)]})
+    assert status == 202, body
+    group = _wait_done(lab, f"/groups/{body['group_id']}")
+    assert group["completed"] == group["total"] == 6
+    assert {r["result"]["hostname"] for r in group["results"]} <= set(lab.groups["workers"])
+
+
+def test_link_error_records_the_failure_with_its_traceback(lab):
+    payload = {"kwargs": {"reason": "linked"}, "link_error": True}
+    status, body = api_call(f"{_api(lab)}/tasks/always_fail", "POST", payload)
+    assert status == 202, body
+    assert _wait_done(lab, f"/tasks/{body['task_id']}")["state"] == "FAILURE"
+    logs = " ".join(lab.host(w).check_output("cat /var/log/fleet/celery-default.log") for w in lab.groups["workers"])
+    assert f"task fleet.tasks.always_fail[{body['task_id']}] failed: RuntimeError('linked" in logs
+    assert "Traceback (most recent call last)" in logs
+
+
+def test_the_request_id_reaches_the_producer_and_the_worker_logs(lab):
+    request_id = f"e2e-{uuid.uuid4()}"
+    status, body = api_call(
+        f"{_api(lab)}/tasks/send_email",
+        "POST",
+        {"args": ["ops@example.invalid"], "kwargs": {"duration": 0}},
+        headers={"X-Request-ID": request_id},
+    )
+    assert status == 202, body
+    assert body["request_id"] == request_id
+    assert _wait_done(lab, f"/tasks/{body['task_id']}")["state"] == "SUCCESS"
+    producer_log = lab.host(lab.groups["producers"][0]).check_output("cat /var/log/fleet/producer.log")
+    assert f"[{request_id}] published fleet.tasks.send_email as task {body['task_id']}" in producer_log
+    worker_lines = [
+        line
+        for w in lab.groups["workers"]
+        for line in lab.host(w).check_output("cat /var/log/fleet/celery-email.log || true").splitlines()
+        if body["task_id"] in line
+    ]
+    assert worker_lines and all(f"[{request_id}]" in line for line in worker_lines), worker_lines
+
+
+def test_send_task_by_name_from_a_client_without_task_code(lab):
+    out = lab.app_python(lab.groups["producers"][0], "-m fleet.client fleet.tasks.add --args '[20, 22]' --wait 60")
+    assert '"result": 42' in out and '"state": "SUCCESS"' in out
+
+
+def test_the_thread_pool_runs_io_tasks_concurrently_in_one_process(lab):
+    bindings = {b["name"]: b for w in lab.groups["workers"] for b in lab.worker_bindings(w)}
+    concurrency = bindings["email"]["concurrency"]
+    assert bindings["email"]["pool"] == "threads"
+    ids = []
+    for n in range(concurrency):
+        status, body = api_call(
+            f"{_api(lab)}/tasks/send_email", "POST", {"args": [f"u{n}@example.invalid"], "kwargs": {"duration": 3}}
+        )
+        assert status == 202
+        ids.append(body["task_id"])
+    results = [_wait_done(lab, f"/tasks/{i}", timeout=120)["result"] for i in ids]
+    assert len({(r["hostname"], r["pid"]) for r in results}) == 1, "one worker process ran them all"
+    # Every task started before any finished: all `concurrency` of them ran at the same time.
+    assert max(r["started_at"] for r in results) < min(r["finished_at"] for r in results)
