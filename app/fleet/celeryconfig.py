@@ -137,6 +137,11 @@ def celery_config(settings: Settings) -> dict:
         "result_serializer": "json",
         "accept_content": ["json"],
         "task_track_started": True,
+        # Periodic tasks, sent by the one `celery beat` of the stack (celery_worker_beat in
+        # inventory): a ping every 60 s, so an operator sees beat work in the worker logs.
+        "beat_schedule": {
+            "ping-every-minute": {"task": "fleet.tasks.ping", "schedule": 60.0},
+        },
         # The HTTP request's correlation id on every worker log line (fleet.correlation; "-"
         # outside a task).
         "worker_log_format": "[%(asctime)s: %(levelname)s/%(processName)s] [%(request_id)s] %(message)s",

@@ -99,9 +99,13 @@ class Lab:
         """A first-run secret from the lab inventory's secrets folder."""
         return (INVENTORY / ".secrets" / name).read_text().split()[0]
 
+    def host_vars(self, name: str) -> dict:
+        """The inventory host_vars file of one host."""
+        return yaml.safe_load((INVENTORY / "host_vars" / f"{name}.yml").read_text())
+
     def worker_bindings(self, worker: str) -> list[dict]:
         """The ``celery_worker_bindings`` of one worker host, from inventory host_vars."""
-        return yaml.safe_load((INVENTORY / "host_vars" / f"{worker}.yml").read_text())["celery_worker_bindings"]
+        return self.host_vars(worker)["celery_worker_bindings"]
 
     def bindings(self) -> dict[str, list[str]]:
         """Host -> queues its worker programs consume, from inventory host_vars."""

@@ -103,3 +103,15 @@ def test_the_thread_pool_runs_io_tasks_concurrently_in_one_process(lab):
     assert len({(r["hostname"], r["pid"]) for r in results}) == 1, "one worker process ran them all"
     # Every task started before any finished: all `concurrency` of them ran at the same time.
     assert max(r["started_at"] for r in results) < min(r["finished_at"] for r in results)
+
+
+def test_one_beat_sends_the_periodic_ping(lab):
+    beat_hosts = [w for w in lab.groups["workers"] if lab.host_vars(w).get("celery_worker_beat")]
+    assert len(beat_hosts) == 1
+    host = lab.host(beat_hosts[0])
+    deadline = time.monotonic() + 90
+    log = ""
+    while time.monotonic() < deadline and "Sending due task ping-every-minute" not in log:
+        log = host.check_output("cat /var/log/fleet/beat.log || true")
+        time.sleep(2)
+    assert "Sending due task ping-every-minute (fleet.tasks.ping)" in log
