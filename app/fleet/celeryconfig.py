@@ -73,7 +73,7 @@ def task_queues() -> list[Queue]:
 def declare_dead_letter_queue(connection) -> None:
     """Declare :data:`DEAD_LETTER_EXCHANGE`, :data:`DEAD_LETTER_QUEUE` and their binding.
 
-    Idempotent (a passive no-op when they exist with the same arguments).
+    Idempotent: a no-op when they already exist with the same arguments.
 
     Args:
         connection: An open :class:`kombu.Connection` to the broker, as a user allowed to
