@@ -6,6 +6,7 @@ from a client that imports no task code, and a thread pool running I/O tasks con
 from __future__ import annotations
 
 import time
+import urllib.request
 import uuid
 
 import pytest
@@ -115,3 +116,15 @@ def test_one_beat_sends_the_periodic_ping(lab):
         log = host.check_output("cat /var/log/fleet/beat.log || true")
         time.sleep(2)
     assert "Sending due task ping-every-minute (fleet.tasks.ping)" in log
+
+
+def test_each_broker_serves_prometheus_metrics_and_the_management_ui(lab):
+    for name in lab.groups["brokers"]:
+        address = lab.hosts[name]
+        with urllib.request.urlopen(f"http://{address}:15692/metrics", timeout=15) as resp:
+            metrics = resp.read().decode()
+        assert "rabbitmq_identity_info" in metrics or "rabbitmq_build_info" in metrics
+        with urllib.request.urlopen(f"http://{address}:15672/", timeout=15) as resp:
+            assert resp.status == 200
+            assert "RabbitMQ Management" in resp.read().decode()
+        assert not lab.host(name).socket("tcp://0.0.0.0:15692").is_listening
