@@ -137,6 +137,8 @@ def celery_config(settings: Settings) -> dict:
         "result_serializer": "json",
         "accept_content": ["json"],
         "task_track_started": True,
+        # Workers publish task events (received, started, succeeded...) for Flower to show.
+        "worker_send_task_events": True,
         # Periodic tasks, sent by the one `celery beat` of the stack (celery_worker_beat in
         # inventory): a ping every 60 s, so an operator sees beat work in the worker logs.
         "beat_schedule": {

@@ -5,7 +5,10 @@ from a client that imports no task code, and a thread pool running I/O tasks con
 
 from __future__ import annotations
 
+import base64
+import json
 import time
+import urllib.error
 import urllib.request
 import uuid
 
@@ -128,3 +131,23 @@ def test_each_broker_serves_prometheus_metrics_and_the_management_ui(lab):
             assert resp.status == 200
             assert "RabbitMQ Management" in resp.read().decode()
         assert not lab.host(name).socket("tcp://0.0.0.0:15692").is_listening
+
+
+def test_flower_answers_behind_basic_auth_on_the_private_address_only(lab):
+    web = lab.groups["producers"][0]
+    url = f"http://{lab.hosts[web]}:5555/api/workers"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(url, timeout=15)
+    assert refused.value.code == 401
+    token = base64.b64encode(f"flower:{lab.secret('flower_ui')}".encode()).decode()
+    deadline = time.monotonic() + 60
+    workers: dict = {}
+    while time.monotonic() < deadline and len(workers) < 2:
+        request = urllib.request.Request(url + "?refresh=1", headers={"Authorization": f"Basic {token}"})
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            workers = json.loads(resp.read())
+        time.sleep(2)
+    # Every worker program of the stack answers Flower's remote-control inspect.
+    expected = {f"{b['name']}@{w}" for w in lab.groups["workers"] for b in lab.worker_bindings(w)}
+    assert expected <= set(workers), sorted(workers)
+    assert not lab.host(web).socket("tcp://0.0.0.0:5555").is_listening

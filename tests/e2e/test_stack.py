@@ -54,14 +54,16 @@ def test_three_brokers_form_one_cluster(lab):
 def test_guest_is_gone_and_each_service_has_its_own_user(lab):
     broker = lab.host(lab.groups["brokers"][0])
     users = {u["user"] for u in json.loads(broker.check_output("rabbitmqctl list_users --formatter json"))}
-    assert users == {"fleet-producer", "fleet-worker", "fleet-monitoring"}
+    assert users == {"fleet-producer", "fleet-worker", "fleet-flower", "fleet-monitoring"}
     perms = {
         p["user"]: p for p in json.loads(broker.check_output("rabbitmqctl list_permissions -p fleet --formatter json"))
     }
     assert perms["fleet-monitoring"]["configure"] == perms["fleet-monitoring"]["write"] == "^$"
     assert perms["fleet-producer"]["read"] == "^(fleet)$"
-    for user in ("fleet-producer", "fleet-worker"):
+    for user in ("fleet-producer", "fleet-worker", "fleet-flower"):
         assert perms[user]["configure"] not in (".*", ".+"), user
+    # Flower touches Celery's event and remote-control entities only, never a task queue.
+    assert not any(q in perms["fleet-flower"]["read"] for q in QUEUES)
 
 
 def test_every_task_queue_is_a_quorum_queue_on_three_nodes(lab):
