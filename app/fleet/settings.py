@@ -30,6 +30,7 @@ class Settings:
         role: ``"producer"`` or ``"worker"``; selects the settings that only one side wants
             (publisher confirms belong to producers, see ``fleet.celeryconfig``).
         broker_heartbeat: AMQP heartbeat in seconds.
+        sentry_dsn: Sentry DSN to report errors to; empty (the default) sends nothing anywhere.
         extra: Any other keys of the file's ``[celery]`` table, passed to Celery unchanged.
     """
 
@@ -37,6 +38,7 @@ class Settings:
     result_backend: str
     role: str = "producer"
     broker_heartbeat: int = 10
+    sentry_dsn: str = ""
     extra: dict = field(default_factory=dict)
 
 
@@ -48,7 +50,7 @@ def load_settings(path: str | None = None, environ: dict[str, str] | None = None
             file is allowed when the environment supplies every required key.
         environ: Mapping to read overrides from (defaults to ``os.environ``). Keys:
             ``FLEET_BROKER_URLS`` (``;``-separated), ``FLEET_RESULT_BACKEND``, ``FLEET_ROLE``,
-            ``FLEET_BROKER_HEARTBEAT`` (seconds).
+            ``FLEET_BROKER_HEARTBEAT`` (seconds), ``FLEET_SENTRY_DSN``.
 
     Returns:
         A frozen :class:`Settings`.
@@ -72,6 +74,7 @@ def load_settings(path: str | None = None, environ: dict[str, str] | None = None
     result_backend = env.get("FLEET_RESULT_BACKEND", data.get("result_backend", ""))
     role = env.get("FLEET_ROLE", data.get("role", "producer"))
     heartbeat = env.get("FLEET_BROKER_HEARTBEAT", data.get("broker_heartbeat", 10))
+    sentry_dsn = env.get("FLEET_SENTRY_DSN", data.get("sentry_dsn", ""))
 
     if not isinstance(broker_urls, list) or not broker_urls:
         raise SettingsError(f"broker_urls must be a non-empty list (file {file_path})")
@@ -81,6 +84,8 @@ def load_settings(path: str | None = None, environ: dict[str, str] | None = None
         raise SettingsError(f"result_backend must be set (file {file_path})")
     if role not in ("producer", "worker"):
         raise SettingsError(f"role must be 'producer' or 'worker', not {role!r}")
+    if not isinstance(sentry_dsn, str) or (sentry_dsn and not sentry_dsn.startswith(("https://", "http://"))):
+        raise SettingsError("sentry_dsn must be empty or an http(s):// DSN")
     try:
         heartbeat = int(heartbeat)
     except (TypeError, ValueError) as exc:
@@ -91,5 +96,6 @@ def load_settings(path: str | None = None, environ: dict[str, str] | None = None
         result_backend=result_backend,
         role=role,
         broker_heartbeat=heartbeat,
+        sentry_dsn=sentry_dsn,
         extra=dict(data.get("celery", {})),
     )

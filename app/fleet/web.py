@@ -31,6 +31,7 @@ from fleet import correlation
 from fleet.canvas import CanvasError, build, step_signature
 from fleet.celery_app import celery_init_app
 from fleet.celeryconfig import TASK_ROUTES
+from fleet.errors import init_error_reporting
 from fleet.settings import Settings, load_settings
 
 #: Public name in the API -> registered Celery task name.
@@ -95,7 +96,9 @@ def create_app(settings: Settings | None = None) -> Flask:
             Gunicorn refuses to boot rather than serving errors).
     """
     app = Flask("fleet")
-    celery = celery_init_app(app, settings or load_settings())
+    settings = settings or load_settings()
+    init_error_reporting(settings, "producer")
+    celery = celery_init_app(app, settings)
     _setup_logging()
 
     @app.before_request

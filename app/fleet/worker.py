@@ -5,9 +5,12 @@ from celery.signals import after_setup_logger, after_setup_task_logger, worker_r
 from fleet import correlation
 from fleet.celery_app import make_celery
 from fleet.celeryconfig import declare_dead_letter_queue
+from fleet.errors import init_error_reporting
 from fleet.settings import load_settings
 
-app = make_celery(load_settings())
+settings = load_settings()
+init_error_reporting(settings, "worker")
+app = make_celery(settings)
 app.set_default()
 
 

@@ -50,3 +50,23 @@ def test_bad_settings_are_refused(tmp_path, text, message):
 def test_missing_file_and_environment_is_an_error(tmp_path):
     with pytest.raises(SettingsError):
         load_settings(str(tmp_path / "absent.toml"), environ={})
+
+
+def test_sentry_is_off_unless_a_dsn_is_set(monkeypatch):
+    import sys
+
+    from fleet.errors import init_error_reporting
+    from fleet.settings import Settings
+
+    monkeypatch.delitem(sys.modules, "sentry_sdk", raising=False)
+    assert init_error_reporting(Settings(broker_urls=("memory://",), result_backend="x"), "worker") is False
+    assert "sentry_sdk" not in sys.modules
+
+
+def test_a_malformed_sentry_dsn_is_refused():
+    import pytest
+    from fleet.settings import SettingsError, load_settings
+
+    env = {"FLEET_BROKER_URLS": "memory://", "FLEET_RESULT_BACKEND": "redis://x", "FLEET_SENTRY_DSN": "sentry.example"}
+    with pytest.raises(SettingsError, match="sentry_dsn"):
+        load_settings(path="/nonexistent", environ=env)
