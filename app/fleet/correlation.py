@@ -14,8 +14,10 @@ import contextvars
 import logging
 import re
 import uuid
+from collections import OrderedDict
 
 from celery.signals import before_task_publish, task_postrun, task_prerun
+from celery.worker.request import Request
 
 #: Message header and log record attribute that carry the id.
 HEADER = "request_id"
@@ -60,15 +62,41 @@ def from_http(value: str | None) -> str:
     return str(uuid.uuid4())
 
 
+#: Task id -> correlation id of the messages the worker's main process has received lately, for
+#: the lines it logs about a task outside the task's own run ("Task ... received"). Bounded.
+_received: OrderedDict[str, str] = OrderedDict()
+_RECEIVED_MAX = 10_000
+
+
+class TaskRequest(Request):
+    """Celery's worker-side request, remembering each message's correlation id by task id.
+
+    Set as ``Request`` of the app's task base class (``fleet.tasks.TolerantTask``).
+    """
+
+    def __init__(self, message, *args, **kwargs):
+        """Build the request as Celery does, then note ``task id -> request_id``."""
+        super().__init__(message, *args, **kwargs)
+        request_id = (message.headers or {}).get(HEADER)
+        if request_id:
+            _received[self.id] = request_id
+            while len(_received) > _RECEIVED_MAX:
+                _received.popitem(last=False)
+
+
 class RequestIdFilter(logging.Filter):
-    """Adds ``record.request_id`` (the current id, or ``-``) to every record it sees.
+    """Adds ``record.request_id`` to every record it sees: the current id, else the id of the
+    task the record is about (Celery's "received" line carries the task in ``record.data``),
+    else ``-``.
 
     Attach it to handlers (not loggers) so records from every logger get the attribute.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Set the attribute; never drops a record."""
-        record.request_id = current() or "-"
+        data = getattr(record, "data", None)
+        task_id = data.get("id") if isinstance(data, dict) else None
+        record.request_id = current() or (_received.get(task_id) if task_id else None) or "-"
         return True
 
 

@@ -70,3 +70,11 @@ def test_protocol_1_style_headers_are_read_too():
     correlation._bind_task_request_id(task_id="t2", task=task)
     assert correlation.current() == "trace-8"
     correlation._unbind_task_request_id(task_id="t2")
+
+
+def test_a_received_line_gets_the_id_of_the_task_it_is_about():
+    correlation._received["task-9"] = "trace-9"
+    record = logging.LogRecord("celery.worker.strategy", logging.INFO, __file__, 1, "received", None, None)
+    record.data = {"id": "task-9", "name": "fleet.tasks.ping"}
+    correlation.RequestIdFilter().filter(record)
+    assert record.request_id == "trace-9"
