@@ -31,6 +31,9 @@ class TolerantTask(Task):
     arguments are not filtered: new fields are added as keyword arguments.
     """
 
+    #: Worker-side request class that remembers each message's correlation id (fleet.correlation).
+    Request = "fleet.correlation:TaskRequest"
+
     def __call__(self, *args, **kwargs):
         """Run the task with the keyword arguments its ``run`` accepts; log the others."""
         params = inspect.signature(self.run).parameters

@@ -78,3 +78,9 @@ def test_a_received_line_gets_the_id_of_the_task_it_is_about():
     record.data = {"id": "task-9", "name": "fleet.tasks.ping"}
     correlation.RequestIdFilter().filter(record)
     assert record.request_id == "trace-9"
+
+
+def test_the_app_tasks_use_the_remembering_request_class():
+    from fleet import tasks
+
+    assert tasks.send_email.Request == "fleet.correlation:TaskRequest"
