@@ -7,9 +7,15 @@ an address or a secret.
 
 from __future__ import annotations
 
+import logging
+import time
+
+from amqp.exceptions import MessageNacked
 from kombu import Exchange, Queue
 
 from fleet.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 #: Task queues, in the order the docs and the demo list them. The ``celery_worker`` role binds
 #: each worker program to some of them with ``-Q``; RabbitMQ users' permissions are built from
@@ -49,6 +55,36 @@ TASK_ROUTES: dict[str, dict[str, str]] = {
     "fleet.tasks.send_email": {"queue": "email"},
     "fleet.tasks.render_report": {"queue": "reports"},
 }
+
+
+#: Seconds a producer waits before it publishes again a task the broker refused (basic.nack).
+#: A quorum queue whose leader just died nacks publishes until a new leader takes them; in a CI
+#: run of the broker-kill drill two publishes were nacked on all 5 retries, spent in milliseconds.
+#: With :data:`PUBLISH_MAX_RETRIES` this rides ~10 s of refusals; a leader election after a
+#: node is killed takes well under that (docs/benchmarks.md, broker-kill).
+NACK_RETRY_WAIT = 1.0
+
+#: Publish retries before a task is reported as not sent (Celery's ``task_publish_retry_policy``).
+PUBLISH_MAX_RETRIES = 10
+
+
+def wait_after_nack(exc: BaseException, interval: float) -> None:
+    """Retry-policy errback: wait :data:`NACK_RETRY_WAIT` seconds after a publish was nacked.
+
+    kombu's ``Connection.ensure`` (which Celery's publish retry uses) treats a nack as a
+    connection error: it reconnects and publishes again, waiting only when the reconnect fails.
+    The connection is fine after a nack, so without this the retries would be spent at once,
+    while the queue is still without a leader. kombu calls this with ``(exc, 0)`` after a failed
+    publish and with ``(exc, seconds it will sleep)`` after a failed connect; only a nack waits
+    here, a failed connect already waits as the policy says.
+
+    Args:
+        exc: The error of the failed publish or connect.
+        interval: Seconds kombu itself will wait next (0 after a failed publish).
+    """
+    if isinstance(exc, MessageNacked):
+        logger.warning("publish refused by the broker (nack); publishing again in %.1f s", NACK_RETRY_WAIT)
+        time.sleep(NACK_RETRY_WAIT)
 
 
 def task_queues() -> list[Queue]:
@@ -150,13 +186,15 @@ def celery_config(settings: Settings) -> dict:
         "worker_task_log_format": (
             "[%(asctime)s: %(levelname)s/%(processName)s] [%(request_id)s] %(task_name)s[%(task_id)s]: %(message)s"
         ),
-        # Retry a publish while the client reconnects to another node (seconds).
+        # Retry a publish while the client reconnects to another node or the queue elects a new
+        # leader (seconds); a nacked publish waits NACK_RETRY_WAIT before the next try.
         "task_publish_retry": True,
         "task_publish_retry_policy": {
-            "max_retries": 5,
+            "max_retries": PUBLISH_MAX_RETRIES,
             "interval_start": 0,
             "interval_step": 0.5,
             "interval_max": 2,
+            "errback": wait_after_nack,
         },
     }
     if settings.role == "producer":

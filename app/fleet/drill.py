@@ -141,6 +141,17 @@ def build_report(
     return report
 
 
+def describe_error(exc: BaseException) -> str:
+    """``"Type: message"`` of a publish error, with the error it wraps (kombu re-raises a
+    broker's nack, whose message is empty, as ``OperationalError``): e.g.
+    ``"OperationalError (MessageNacked)"``."""
+    text = f"{type(exc).__name__}: {exc}".rstrip(": ")
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None:
+        text += f" ({type(cause).__name__}{': ' + str(cause) if str(cause) else ''})"
+    return text
+
+
 def publish_stream(
     app,
     run_id: str,
@@ -185,7 +196,7 @@ def publish_stream(
             task.apply_async(args=(run_id, seq, duration), queue=queue)
             publishes.append(Publish(seq, stamp, queue, True))
         except Exception as exc:  # noqa: BLE001 - every publish failure is counted, whatever it is
-            publishes.append(Publish(seq, stamp, queue, False, f"{type(exc).__name__}: {exc}"))
+            publishes.append(Publish(seq, stamp, queue, False, describe_error(exc)))
         if ready_file and fault_after is not None and seq + 1 == fault_after:
             Path(ready_file).parent.mkdir(parents=True, exist_ok=True)
             Path(ready_file).write_text(f"{run_id}\n")

@@ -1,9 +1,15 @@
 """The producer: a Flask JSON API that publishes tasks and reads their results.
 
 Routes:
-    ``POST /tasks/<name>``  body ``{"args": [...], "kwargs": {...}}`` (both optional) -> 202
-        ``{"task_id", "queue", "request_id"}``; 404 for an unknown task; 400 with ``{"error"}`` for malformed
-        JSON, wrong types or arguments the task does not take; 503 when no broker takes it.
+    ``POST /tasks/<name>``  body ``{"args": [...], "kwargs": {...}, "link": STEP, "link_error": true}``
+        (all optional) -> 202 ``{"task_id", "queue", "request_id"}``; 404 for an unknown task; 400
+        with ``{"error"}`` for malformed JSON, wrong types or arguments the task does not take; 503
+        when no broker takes it. ``link`` runs STEP (:mod:`fleet.canvas`) with the result;
+        ``link_error`` runs ``record_failure``, which logs the failure and its traceback.
+    ``POST /canvas/<kind>``  kind ``chain``, ``group``, ``chord``, ``map``, ``starmap``, ``chunks``
+        (bodies in :mod:`fleet.canvas`) -> 202 ``{"kind", "request_id", "task_id"}``, or
+        ``"group_id"`` and ``"task_ids"`` for a group; 404 unknown kind; 400 malformed body.
+    ``GET /groups/<group_id>`` -> ``{"group_id", "total", "completed", "results": [...]}``.
     ``GET /tasks/<task_id>`` -> 200 ``{"task_id", "state", "result"}`` on success,
         ``{"task_id", "state", "error"}`` on failure, ``{"task_id", "state"}`` otherwise.
     ``GET /healthz`` -> 200 when the broker and the result backend answer, else 503; the body

@@ -68,3 +68,19 @@ def test_dead_letter_queue_is_a_quorum_queue_on_a_fanout_exchange():
     # Fanout: every dead-lettered task lands here whatever queue (routing key) it came from.
     assert DEAD_LETTER_EXCHANGE.type == "fanout"
     assert DEAD_LETTER_QUEUE.name not in QUEUES
+
+
+def test_a_nacked_publish_waits_before_the_next_try(monkeypatch):
+    from amqp.exceptions import MessageNacked
+    from fleet import celeryconfig
+
+    slept = []
+    monkeypatch.setattr(celeryconfig.time, "sleep", slept.append)
+    policy = _conf("producer")["task_publish_retry_policy"]
+    assert policy["errback"] is celeryconfig.wait_after_nack
+    policy["errback"](MessageNacked(), 0)
+    assert slept == [celeryconfig.NACK_RETRY_WAIT]
+    # A failed connect already waits as kombu's policy says: nothing added.
+    policy["errback"](ConnectionRefusedError(), 0.5)
+    assert slept == [celeryconfig.NACK_RETRY_WAIT]
+    assert policy["max_retries"] * celeryconfig.NACK_RETRY_WAIT >= 10

@@ -46,3 +46,18 @@ def test_no_fault_means_no_fault_figures():
     assert report.first_completion_after_fault is None
     assert report.gap_around_fault is None
     assert report.longest_gap == 1.0
+
+
+def test_a_publish_error_names_the_error_it_wraps():
+    from amqp.exceptions import MessageNacked
+    from fleet.drill import describe_error
+    from kombu.exceptions import OperationalError
+
+    try:
+        try:
+            raise MessageNacked()
+        except MessageNacked as nack:
+            raise OperationalError(str(nack)) from nack
+    except OperationalError as exc:
+        assert describe_error(exc) == "OperationalError (MessageNacked)"
+    assert describe_error(ValueError("bad")) == "ValueError: bad"

@@ -151,3 +151,20 @@ def test_flower_answers_behind_basic_auth_on_the_private_address_only(lab):
     expected = {f"{b['name']}@{w}" for w in lab.groups["workers"] for b in lab.worker_bindings(w)}
     assert expected <= set(workers), sorted(workers)
     assert not lab.host(web).socket("tcp://0.0.0.0:5555").is_listening
+
+
+def test_tasks_from_older_and_newer_producers_both_run(lab):
+    web = lab.groups["producers"][0]
+    # An older producer knew send_email(to) only; a newer one adds a field this worker lacks.
+    older = lab.app_python(web, "-m fleet.client fleet.tasks.send_email --args '[\"old@example.invalid\"]' --wait 60")
+    assert '"state": "SUCCESS"' in older, older
+    newer = lab.app_python(
+        web,
+        "-m fleet.client fleet.tasks.send_email "
+        '--kwargs \'{"to": "new@example.invalid", "duration": 0, "priority": "low"}\' --wait 60',
+    )
+    assert '"state": "SUCCESS"' in newer and '"to": "new@example.invalid"' in newer, newer
+    logs = " ".join(
+        lab.host(w).check_output("cat /var/log/fleet/celery-email.log || true") for w in lab.groups["workers"]
+    )
+    assert "fleet.tasks.send_email: ignoring arguments this version does not take: ['priority']" in logs

@@ -43,3 +43,14 @@ def test_task_runs_on_the_worker(host):
     )
     out = app_python(host, code)
     assert out.strip() == "email"
+
+
+def test_beat_runs_once_under_supervisord(host):
+    assert "RUNNING" in host.check_output("supervisorctl status beat")
+    beats = [p for p in host.process.filter(user="fleet") if " beat " in f" {p.args} "]
+    assert len(beats) == 1, [p.args for p in beats]
+    state = host.file("/var/lib/fleet-beat")
+    assert (state.user, state.mode) == ("fleet", 0o750)
+    assert host.file("/var/lib/fleet-beat/celerybeat-schedule").exists or host.file(
+        "/var/lib/fleet-beat/celerybeat-schedule.db"
+    ).exists

@@ -52,3 +52,13 @@ def test_app_reads_its_settings_with_quoted_password(host):
 def test_log_folder_writable_by_app_only(host):
     logs = host.file("/var/log/fleet")
     assert (logs.user, logs.group, logs.mode) == ("root", "fleet", 0o750)
+
+
+def test_error_reporting_off_without_a_dsn(host):
+    # fleet_app_sentry_dsn unset (the default): no DSN in the config, the SDK never imported.
+    assert not host.file("/etc/fleet/fleet.toml").contains("sentry_dsn")
+    code = (
+        "import sys; from fleet.settings import load_settings; from fleet.errors import init_error_reporting; "
+        "print(init_error_reporting(load_settings(), 'worker'), 'sentry_sdk' in sys.modules)"
+    )
+    assert app_python(host, code).strip() == "False False"

@@ -1,6 +1,8 @@
 """roles/producer: Gunicorn under supervisord, on the private address only, answering the API."""
 
 import json
+import os
+from pathlib import Path
 
 from conftest import private_address
 
@@ -51,3 +53,17 @@ def test_task_accepted_and_bad_payload_refused(host):
     status, body = curl(host, "POST", "/tasks/ping", "not json")
     assert status == 400
     assert "error" in body
+
+
+def test_flower_behind_basic_auth_on_the_private_address_only(host):
+    assert "RUNNING" in host.check_output("supervisorctl status flower")
+    conf = host.file("/etc/supervisor/conf.d/flower.conf")
+    assert (conf.user, conf.mode) == ("root", 0o600)  # it holds the broker and UI passwords
+    address = private_address(host)
+    assert host.socket(f"tcp://{address}:5555").is_listening
+    assert not host.socket("tcp://0.0.0.0:5555").is_listening
+    url = f"http://{address}:5555/api/workers"
+    assert host.check_output(f"curl -s -o /dev/null -w '%{{http_code}}' {url}") == "401"
+    password = (Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "secrets" / "flower_ui").read_text().strip()
+    status = host.check_output(f"curl -s -o /dev/null -w '%{{http_code}}' -u 'flower:{password}' {url}")
+    assert status == "200"

@@ -11,9 +11,9 @@ def test_rabbitmq_running_and_enabled(host):
     assert service.is_enabled
 
 
-def test_amqp_and_management_bound_to_private_address_only(host):
+def test_amqp_management_and_prometheus_bound_to_private_address_only(host):
     address = private_address(host)
-    for port in (5672, 15672):
+    for port in (5672, 15672, 15692):
         assert host.socket(f"tcp://{address}:{port}").is_listening
         assert not host.socket(f"tcp://0.0.0.0:{port}").is_listening
         assert not host.socket(f"tcp://:::{port}").is_listening
@@ -75,3 +75,10 @@ def test_policy_set_as_defined(host):
     ]
     definition = policies[0]["definition"]  # RabbitMQ 3.10 prints it as a JSON string
     assert json.loads(definition) == {"delivery-limit": 5, "dead-letter-exchange": "fleet.dead-letter"}
+
+
+def test_prometheus_metrics_served(host):
+    # rabbitmq_prometheus: no authentication, plain text exposition format.
+    out = host.check_output(f"curl -sf http://{private_address(host)}:15692/metrics")
+    assert "# TYPE rabbitmq_" in out
+    assert any(line.startswith("rabbitmq_queues ") for line in out.splitlines())
