@@ -51,6 +51,7 @@ def test_beat_runs_once_under_supervisord(host):
     assert len(beats) == 1, [p.args for p in beats]
     state = host.file("/var/lib/fleet-beat")
     assert (state.user, state.mode) == ("fleet", 0o750)
-    assert host.file("/var/lib/fleet-beat/celerybeat-schedule").exists or host.file(
-        "/var/lib/fleet-beat/celerybeat-schedule.db"
-    ).exists
+    assert (
+        host.file("/var/lib/fleet-beat/celerybeat-schedule").exists
+        or host.file("/var/lib/fleet-beat/celerybeat-schedule.db").exists
+    )
