@@ -9,7 +9,8 @@ configuration (the producer host)::
         --args '["ops@example.invalid"]' --kwargs '{"subject": "hi"}' --wait 30
 
 Prints ``{"task_id", "queue", "state", "result" | "error"}`` as JSON; exits 0 on SUCCESS, 1 when
-the task failed, 2 when no result came within ``--wait`` seconds (the task may still run).
+the task failed, 2 when no result came within ``--wait`` seconds (the task may still run), 3 when
+no broker took the task (``{"state": "NOT SENT", "error"}``, after the publish retry policy).
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ import sys
 
 from celery import Celery
 from celery.exceptions import TimeoutError as CeleryTimeoutError
+from kombu.exceptions import OperationalError
 
 from fleet.celeryconfig import TASK_ROUTES, celery_config
+from fleet.errors import describe_error
 from fleet.settings import Settings, load_settings
 
 
@@ -86,7 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--args/--kwargs must be JSON: {exc}")
     if not isinstance(args, list) or not isinstance(kwargs, dict):
         parser.error("--args must be a JSON array and --kwargs a JSON object")
-    code, report = send(make_client(load_settings()), opts.name, args, kwargs, opts.wait)
+    try:
+        code, report = send(make_client(load_settings()), opts.name, args, kwargs, opts.wait)
+    except OperationalError as exc:
+        code, report = 3, {"state": "NOT SENT", "error": describe_error(exc)}
     print(json.dumps(report, sort_keys=True))
     return code
 

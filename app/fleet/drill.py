@@ -23,6 +23,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from fleet.errors import describe_error
 from fleet.tasks import DRILL_EXECUTIONS_KEY
 
 FAULT_KEY = "fleet:drill:{run_id}:fault"
@@ -139,17 +140,6 @@ def build_report(
                 max(b - a for a, b in zip(window, window[1:], strict=False)) if len(window) > 1 else None
             )
     return report
-
-
-def describe_error(exc: BaseException) -> str:
-    """``"Type: message"`` of a publish error, with the error it wraps (kombu re-raises a
-    broker's nack, whose message is empty, as ``OperationalError``): e.g.
-    ``"OperationalError (MessageNacked)"``."""
-    text = f"{type(exc).__name__}: {exc}".rstrip(": ")
-    cause = exc.__cause__ or exc.__context__
-    if cause is not None:
-        text += f" ({type(cause).__name__}{': ' + str(cause) if str(cause) else ''})"
-    return text
 
 
 def publish_stream(

@@ -1,4 +1,4 @@
-"""Optional error reporting: Sentry, only when a DSN is configured.
+"""Optional error reporting (Sentry, only when a DSN is configured), and error descriptions.
 
 With ``sentry_dsn`` empty (the default in inventory: ``fleet_app_sentry_dsn``) the SDK is not even
 imported and nothing is sent anywhere. With a DSN, unhandled errors of Flask requests and Celery
@@ -42,3 +42,14 @@ def init_error_reporting(settings: Settings, component: str) -> bool:
         send_default_pii=False,
     )
     return True
+
+
+def describe_error(exc: BaseException) -> str:
+    """``"Type: message"`` of a publish error, with the error it wraps (kombu re-raises a
+    broker's nack, whose message is empty, as ``OperationalError``): e.g.
+    ``"OperationalError (MessageNacked)"``."""
+    text = f"{type(exc).__name__}: {exc}".rstrip(": ")
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None:
+        text += f" ({type(cause).__name__}{': ' + str(cause) if str(cause) else ''})"
+    return text

@@ -43,3 +43,19 @@ def test_bad_json_arguments_are_refused(argv, capsys):
         main(argv)
     assert exc.value.code == 2
     assert "JSON" in capsys.readouterr().err
+
+
+def test_a_task_no_broker_took_exits_3_with_the_reason(monkeypatch, capsys):
+    import json
+
+    from fleet import client
+    from kombu.exceptions import OperationalError
+
+    def refused(*_args, **_kwargs):
+        raise OperationalError("no broker")
+
+    monkeypatch.setattr(client, "load_settings", lambda: None)
+    monkeypatch.setattr(client, "make_client", lambda _settings: None)
+    monkeypatch.setattr(client, "send", refused)
+    assert client.main(["fleet.tasks.ping"]) == 3
+    assert json.loads(capsys.readouterr().out) == {"state": "NOT SENT", "error": "OperationalError: no broker"}

@@ -50,7 +50,7 @@ def test_no_fault_means_no_fault_figures():
 
 def test_a_publish_error_names_the_error_it_wraps():
     from amqp.exceptions import MessageNacked
-    from fleet.drill import describe_error
+    from fleet.errors import describe_error
     from kombu.exceptions import OperationalError
 
     try:
