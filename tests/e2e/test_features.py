@@ -55,6 +55,41 @@ def test_chain_chord_and_group_run_across_the_workers(lab):
     assert {r["result"]["hostname"] for r in group["results"]} <= set(lab.groups["workers"])
 
 
+def test_map_starmap_and_chunks_return_their_results(lab):
+    status, body = api_call(f"{_api(lab)}/canvas/map", "POST", {"task": "total", "items": [[1, 2], [3, 4, 5]]})
+    assert status == 202, body
+    assert _wait_done(lab, f"/tasks/{body['task_id']}")["result"] == [3, 12]
+
+    status, body = api_call(f"{_api(lab)}/canvas/starmap", "POST", {"task": "add", "items": [[1, 2], [3, 4]]})
+    assert status == 202, body
+    assert _wait_done(lab, f"/tasks/{body['task_id']}")["result"] == [3, 7]
+
+    items = [[i, i] for i in range(10)]
+    status, body = api_call(f"{_api(lab)}/canvas/chunks", "POST", {"task": "add", "items": items, "size": 3})
+    assert status == 202, body
+    assert len(body["task_ids"]) == 4  # 10 items in chunks of 3
+    group = _wait_done(lab, f"/groups/{body['group_id']}")
+    assert group["completed"] == group["total"] == 4
+    assert [r["result"] for r in group["results"]] == [[0, 2, 4], [6, 8, 10], [12, 14, 16], [18]]
+
+
+def test_link_runs_the_callback_with_the_result(lab):
+    # Numbers no other test uses, so the callback's result identifies its log line.
+    payload = {"args": [1000.5, 0.25], "link": {"task": "add", "args": [6.5]}}
+    status, body = api_call(f"{_api(lab)}/tasks/add", "POST", payload)
+    assert status == 202, body
+    assert _wait_done(lab, f"/tasks/{body['task_id']}")["result"] == 1000.75
+    deadline = time.monotonic() + 60
+    logs = ""
+    while time.monotonic() < deadline and "succeeded in" not in logs:
+        logs = " ".join(
+            lab.host(w).check_output("grep -h ': 1007.25$' /var/log/fleet/celery-default.log || true")
+            for w in lab.groups["workers"]
+        )
+        time.sleep(1)
+    assert "fleet.tasks.add[" in logs and "succeeded in" in logs, logs
+
+
 def test_link_error_records_the_failure_with_its_traceback(lab):
     payload = {"kwargs": {"reason": "linked"}, "link_error": True}
     status, body = api_call(f"{_api(lab)}/tasks/always_fail", "POST", payload)
