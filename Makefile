@@ -14,13 +14,16 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR ?= 0
 
 # Debian packages the controller needs: podman and its helpers for the lab, mmdebstrap to build
-# the base image, python3-venv for the controller's venv.
+# the base image, python3-venv for the controller's venv, vagrant for the Vagrant machines.
 APT_PACKAGES := podman runc mmdebstrap uidmap slirp4netns fuse-overlayfs netavark aardvark-dns \
-                containernetworking-plugins iproute2 openssh-client python3-venv make
+                containernetworking-plugins iproute2 openssh-client python3-venv make vagrant
 PLAYBOOK := $(BIN)/ansible-playbook -i $(INVENTORY)
+# Vagrant's docker provider over podman: vagrant/bin/docker first in PATH.
+VAGRANT_DOCKER := cd vagrant && PATH=$(CURDIR)/vagrant/bin:$(PATH) VAGRANT_DEFAULT_PROVIDER=docker vagrant
 
 .PHONY: help setup system-packages venv collections wheelhouse lab-image lab deploy demo demo-routing \
-        test lint unit molecule e2e drills destroy destroy-all bench-deploy clean
+        test lint unit molecule e2e vagrant-up vagrant-test vagrant-destroy drills destroy destroy-all \
+        bench-deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -96,7 +99,18 @@ molecule: setup ## Role scenarios: molecule test -s <scenario> for each of MOLEC
 e2e: setup ## End-to-end tests: bring the lab up once, deploy, assert from outside, tear down
 	$(BIN)/pytest -v -rs tests/e2e
 
-test: lint unit molecule e2e ## Everything CI runs
+test: lint unit molecule e2e vagrant-test ## Everything CI runs
+
+vagrant-up: setup ## No hypervisor: the six Vagrant machines as podman containers (docker provider), provisioned
+	$(BIN)/ansible-playbook -i inventory/vagrant playbooks/vagrant-docker.yml
+	$(VAGRANT_DOCKER) up --provider=docker
+
+vagrant-test: setup ## The Vagrant flow end to end: validate, up, routing demo, halt, up, destroy
+	$(BIN)/pytest -v -rs tests/vagrant
+
+vagrant-destroy: ## Remove the Vagrant machines (docker provider) and their network
+	$(VAGRANT_DOCKER) destroy -f
+	$(BIN)/ansible-playbook -i inventory/vagrant playbooks/vagrant-docker.yml -e vagrant_docker_state=absent
 
 destroy: ## Remove the lab containers and network (keeps the base image)
 	$(PLAYBOOK) playbooks/lab-destroy.yml
