@@ -3,9 +3,9 @@
 One ``vagrant up --provider=docker`` brings up the six machines of inventory/vagrant and its
 Ansible provisioner deploys site.yml; the routing demo then runs against the machines from
 outside with plain ``ansible-playbook -i inventory/vagrant``; ``vagrant halt`` + ``vagrant up``
-must bring the stack back; ``vagrant destroy -f`` must leave no container behind. The machines
-are destroyed at the end, pass or fail. Skipped, with the reason, where vagrant or podman is
-missing.
+must bring the stack back; ``vagrant destroy -f`` must leave no container and no image it built
+behind. The machines are destroyed at the end, pass or fail. Skipped, with the reason, where
+vagrant or podman is missing.
 """
 
 from __future__ import annotations
@@ -75,15 +75,18 @@ def inventory_machines() -> set[str]:
     return {name for group in groups.values() for name in (group.get("hosts") or {})}
 
 
+def _podman_list(*args: str) -> list[str]:
+    return subprocess.run(["podman", *args], env=_env(), capture_output=True, text=True, check=True).stdout.split()
+
+
 def leftover_containers() -> list[str]:
-    out = subprocess.run(
-        ["podman", "ps", "-a", "--format", "{{.Names}}", "--filter", "name=celery-fleet-vagrant-"],
-        env=_env(),
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return out.split()
+    """Names of the Vagrant machines' containers that still exist."""
+    return _podman_list("ps", "-a", "--format", "{{.Names}}", "--filter", "name=celery-fleet-vagrant-")
+
+
+def leftover_images() -> list[str]:
+    """IDs of images built from vagrant/docker (label io.celery-fleet.image) that still exist."""
+    return _podman_list("images", "-a", "-q", "--filter", "label=io.celery-fleet.image=vagrant-machine")
 
 
 def _tail(run: subprocess.CompletedProcess) -> str:
@@ -126,6 +129,7 @@ def test_halt_then_up_brings_the_stack_back(machines):
     assert set(machine_states().values()) == {"stopped"}
     up = vagrant("up", "--provider=docker", timeout=1800)
     assert up.returncode == 0, _tail(up)
+    assert "Build image no longer exists" not in up.stdout  # each machine kept the image it runs
     assert set(machine_states().values()) == {"running"}
     run = playbook("demo-routing.yml")
     assert run.returncode == 0, _tail(run)
@@ -137,3 +141,4 @@ def test_destroy_leaves_nothing_behind(machines):
     assert run.returncode == 0, _tail(run)
     assert set(machine_states().values()) == {"not_created"}
     assert leftover_containers() == []
+    assert leftover_images() == []
