@@ -2,7 +2,7 @@
 
 Usage: python tools/bench_deploy.py [--runs N] [--inventory inventory/lab]
 
-For each run: tear the lab down, bring bare hosts up (lab.yml, not timed), time site.yml twice.
+For each run: tear the lab down, bring bare hosts up (lab/up.yml, not timed), time site.yml twice.
 Prints one line per run and the medians, in seconds. The lab is torn down at the end.
 Figures are written down in docs/benchmarks.md; nothing here asserts a time.
 """
@@ -30,7 +30,7 @@ def playbook(inventory: str, name: str) -> float:
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), PATH=f"{BIN}:{os.environ['PATH']}")
     started = time.monotonic()
     subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", inventory, f"playbooks/{name}"],
+        [str(BIN / "ansible-playbook"), "-i", "inventory/stack", "-i", inventory, f"playbooks/{name}"],
         cwd=ROOT,
         env=env,
         check=True,
@@ -48,13 +48,13 @@ def main() -> int:
     first, rerun = [], []
     try:
         for i in range(args.runs):
-            playbook(args.inventory, "lab-destroy.yml")
-            playbook(args.inventory, "lab.yml")
+            playbook(args.inventory, "lab/destroy.yml")
+            playbook(args.inventory, "lab/up.yml")
             first.append(playbook(args.inventory, "site.yml"))
             rerun.append(playbook(args.inventory, "site.yml"))
             print(f"run {i + 1}: first deploy {first[-1]:.0f} s, idempotent re-run {rerun[-1]:.0f} s", flush=True)
     finally:
-        playbook(args.inventory, "lab-destroy.yml")
+        playbook(args.inventory, "lab/destroy.yml")
     median_first, median_rerun = statistics.median(first), statistics.median(rerun)
     print(f"median of {args.runs}: first deploy {median_first:.0f} s, re-run {median_rerun:.0f} s")
     return 0

@@ -28,7 +28,7 @@ QUEUES: tuple[str, ...] = ("default", "email", "reports")
 TASK_EXCHANGE = Exchange("fleet", type="topic", durable=True)
 
 #: Where RabbitMQ puts a task that was delivered more often than the ``delivery-limit`` policy
-#: allows (the broker side is the ``fleet-task-queues`` policy in playbooks/group_vars/
+#: allows (the broker side is the ``fleet-task-queues`` policy in inventory/stack/group_vars/
 #: brokers.yml). Fanout: dead-lettered messages keep their original routing key (the queue they
 #: came from), and all of them go to one queue. Declared by every worker at start-up
 #: (:func:`declare_dead_letter_queue`); until it exists, RabbitMQ's at-least-once dead-lettering
@@ -113,7 +113,7 @@ def declare_dead_letter_queue(connection) -> None:
 
     Args:
         connection: An open :class:`kombu.Connection` to the broker, as a user allowed to
-            configure both names (the worker user; see playbooks/group_vars/brokers.yml).
+            configure both names (the worker user; see inventory/stack/group_vars/brokers.yml).
 
     Raises:
         kombu.exceptions.OperationalError: the broker cannot be reached.

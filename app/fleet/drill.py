@@ -1,7 +1,7 @@
 """Failover drill runner: a bounded, steady stream of numbered tasks, and a count of every one.
 
 Runs on a producer host with the producer's configuration (publisher confirms on), started by
-the ``playbooks/drill-*.yml`` playbooks, which inject the fault meanwhile::
+the ``playbooks/drills/*.yml`` playbooks, which inject the fault meanwhile::
 
     python -m fleet.drill run --count 1000 --rate 50 --queue default \\
         --fault-after 200 --ready-file /run/fleet-drill/ready --report /var/tmp/drill.json

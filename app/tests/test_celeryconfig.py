@@ -51,13 +51,13 @@ def test_tasks_route_to_their_queue():
 
 def test_inventory_queue_list_matches_the_app():
     # RabbitMQ permissions are built from fleet_queues; they must name the app's queues.
-    group_vars = yaml.safe_load((ROOT / "playbooks/group_vars/all.yml").read_text())
+    group_vars = yaml.safe_load((ROOT / "inventory/stack/group_vars/all.yml").read_text())
     assert tuple(group_vars["fleet_queues"]) == QUEUES
 
 
 def test_inventory_dead_letter_names_match_the_app():
     # The broker policy and the worker's permissions name the dead-letter exchange and queue.
-    group_vars = yaml.safe_load((ROOT / "playbooks/group_vars/all.yml").read_text())
+    group_vars = yaml.safe_load((ROOT / "inventory/stack/group_vars/all.yml").read_text())
     assert group_vars["fleet_dead_letter_exchange"] == DEAD_LETTER_EXCHANGE.name
     assert group_vars["fleet_dead_letter_queue"] == DEAD_LETTER_QUEUE.name
 

@@ -1,8 +1,8 @@
 """Session fixtures of the end-to-end tests: one lab per session, shared by every test.
 
-The lab is brought up and the stack deployed once (``lab.yml`` + ``site.yml``); every test then
+The lab is brought up and the stack deployed once (``lab/up.yml`` + ``site.yml``); every test then
 asserts from the outside, over SSH (testinfra) or the network. Whatever happens, the lab is torn
-down at the end (``lab-destroy.yml``), unless ``FLEET_E2E_KEEP_LAB=1`` keeps it for debugging.
+down at the end (``lab/destroy.yml``), unless ``FLEET_E2E_KEEP_LAB=1`` keeps it for debugging.
 ``FLEET_E2E_REUSE=1`` skips the initial teardown, to reuse a lab that is already up.
 """
 
@@ -23,6 +23,7 @@ import testinfra
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+STACK = ROOT / "inventory" / "stack"
 INVENTORY = ROOT / "inventory" / "lab"
 RESULTS = ROOT / "results"
 BIN = Path(sys.executable).parent
@@ -47,7 +48,7 @@ class PlaybookRun:
 
 
 def run_playbook(playbook: str, *extra: str, timeout: float = 1800) -> PlaybookRun:
-    """Run ``playbooks/<playbook>`` against the lab inventory and capture everything.
+    """Run ``playbooks/<playbook>`` against the lab inventory (inventory/stack + inventory/lab) and capture everything.
 
     Raises:
         subprocess.TimeoutExpired: it ran longer than ``timeout`` seconds.
@@ -56,7 +57,15 @@ def run_playbook(playbook: str, *extra: str, timeout: float = 1800) -> PlaybookR
     env["PATH"] = f"{BIN}:{env.get('PATH', '')}"
     started = time.monotonic()
     proc = subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", str(INVENTORY), str(ROOT / "playbooks" / playbook), *extra],
+        [
+            str(BIN / "ansible-playbook"),
+            "-i",
+            str(STACK),
+            "-i",
+            str(INVENTORY),
+            str(ROOT / "playbooks" / playbook),
+            *extra,
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -117,7 +126,10 @@ class Lab:
 
 def _inventory() -> tuple[dict[str, str], dict[str, list[str]]]:
     out = subprocess.run(
-        [str(BIN / "ansible-inventory"), "-i", str(INVENTORY), "--list"], capture_output=True, text=True, check=True
+        [str(BIN / "ansible-inventory"), "-i", str(STACK), "-i", str(INVENTORY), "--list"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     data = json.loads(out)
     hosts = {h: v["ansible_host"] for h, v in data["_meta"]["hostvars"].items()}
@@ -133,16 +145,16 @@ def lab():
         pytest.skip(f"the lab needs {', '.join(missing)} (make setup installs them)")
     keep = os.environ.get("FLEET_E2E_KEEP_LAB") == "1"
     if os.environ.get("FLEET_E2E_REUSE") != "1":
-        run_playbook("lab-destroy.yml")
+        run_playbook("lab/destroy.yml")
     try:
-        up = run_playbook("lab.yml")
-        assert up.returncode == 0, f"lab.yml failed:\n{up.output[-4000:]}"
+        up = run_playbook("lab/up.yml")
+        assert up.returncode == 0, f"lab/up.yml failed:\n{up.output[-4000:]}"
         deploy = run_playbook("site.yml")
         assert deploy.returncode == 0, f"site.yml failed:\n{deploy.output[-6000:]}"
         hosts, groups = _inventory()
         yield Lab(hosts=hosts, groups=groups, ssh_config=ROOT / ".lab" / "ssh_config", first_deploy=deploy)
     finally:
         if not keep:
-            down = run_playbook("lab-destroy.yml")
+            down = run_playbook("lab/destroy.yml")
             if down.returncode != 0:
-                print(f"lab-destroy.yml failed:\n{down.output[-2000:]}", file=sys.stderr)
+                print(f"lab/destroy.yml failed:\n{down.output[-2000:]}", file=sys.stderr)

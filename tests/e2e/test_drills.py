@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e
 
 
 def _drill(name: str) -> dict:
-    run = run_playbook(f"drill-{name}.yml")
+    run = run_playbook(f"drills/{name}.yml")
     assert run.returncode == 0, run.output[-4000:]
     report = json.loads((RESULTS / f"drill-{name}.json").read_text())
     print(json.dumps({k: v for k, v in report.items() if k not in ("lost", "duplicated")}, indent=1))

@@ -183,7 +183,7 @@ def test_bad_inventory_values_fail_before_any_change(lab, extra_vars, message):
     worker = lab.groups["workers"][0]
     host = lab.host(worker)
     before = host.file("/etc/supervisor/conf.d/celery.conf").sha256sum
-    run = run_playbook("workers.yml", "--limit", worker, "-e", json.dumps(extra_vars))
+    run = run_playbook("deploy/workers.yml", "--limit", worker, "-e", json.dumps(extra_vars))
     assert run.returncode != 0
     assert message in run.output, run.output[-2000:]
     assert run.recap[worker]["changed"] == 0

@@ -21,6 +21,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 VAGRANT_DIR = ROOT / "vagrant"
+STACK = ROOT / "inventory" / "stack"
 INVENTORY = ROOT / "inventory" / "vagrant"
 BIN = Path(sys.executable).parent
 
@@ -48,9 +49,9 @@ def vagrant(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
 
 
 def playbook(name: str, *extra: str, timeout: float = 1800) -> subprocess.CompletedProcess:
-    """Run ``playbooks/<name>`` against inventory/vagrant, as an operator would by hand."""
+    """Run ``playbooks/<name>`` against inventory/stack + inventory/vagrant, as an operator would by hand."""
     return subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", str(INVENTORY), str(ROOT / "playbooks" / name), *extra],
+        [str(BIN / "ansible-playbook"), "-i", str(STACK), "-i", str(INVENTORY), str(ROOT / "playbooks" / name), *extra],
         cwd=ROOT,
         env=_env(),
         capture_output=True,
@@ -96,14 +97,14 @@ def _tail(run: subprocess.CompletedProcess) -> str:
 @pytest.fixture(scope="module")
 def machines():
     """The six machines, up and provisioned by one ``vagrant up``; destroyed afterwards."""
-    prepared = playbook("vagrant-docker.yml")
+    prepared = playbook("lab/vagrant-docker.yml")
     assert prepared.returncode == 0, _tail(prepared)
     try:
         up = vagrant("up", "--provider=docker", timeout=3600)
         yield up
     finally:
         vagrant("destroy", "-f", timeout=600)
-        playbook("vagrant-docker.yml", "-e", "vagrant_docker_state=absent")
+        playbook("lab/vagrant-docker.yml", "-e", "vagrant_docker_state=absent")
 
 
 def test_the_vagrantfile_validates(machines):
