@@ -47,8 +47,9 @@ class PlaybookRun:
         }
 
 
-def run_playbook(playbook: str, *extra: str, timeout: float = 1800) -> PlaybookRun:
-    """Run ``playbooks/<playbook>`` against the lab inventory (inventory/stack + inventory/lab) and capture everything.
+def run_playbook(playbook: str, *extra: str, timeout: float = 1800, inventory: Path = INVENTORY) -> PlaybookRun:
+    """Run ``playbooks/<playbook>`` against inventory/stack + ``inventory`` (the lab's, unless told)
+    and capture everything.
 
     Raises:
         subprocess.TimeoutExpired: it ran longer than ``timeout`` seconds.
@@ -62,7 +63,7 @@ def run_playbook(playbook: str, *extra: str, timeout: float = 1800) -> PlaybookR
             "-i",
             str(STACK),
             "-i",
-            str(INVENTORY),
+            str(inventory),
             str(ROOT / "playbooks" / playbook),
             *extra,
         ],

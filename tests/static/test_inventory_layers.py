@@ -9,43 +9,13 @@ group_vars/<group>, host_vars. No host is contacted: ``debug`` runs on the contr
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = ROOT / ".venv" / "bin"
-STACK = ROOT / "inventory" / "stack"
-
-
-def resolve(inventory: Path, pattern: str, expression: str, playbook_dir: str = "playbooks/deploy") -> dict:
-    """``{host: value}`` of a Jinja ``expression`` for the hosts matching ``pattern``, resolved
-    with inventory/stack listed first and ``inventory`` after it, as site.yml sees them.
-
-    Raises:
-        subprocess.CalledProcessError: ansible failed (for example, an unparsable inventory).
-    """
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-        ANSIBLE_DEPRECATION_WARNINGS="0",
-    )
-    proc = subprocess.run(
-        [str(BIN / "ansible"), pattern, "-i", str(STACK), "-i", str(inventory), "--playbook-dir",
-         str(ROOT / playbook_dir), "-c", "local", "-m", "ansible.builtin.debug", "-a", f"msg={{{{ {expression} }}}}"],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    # ansible.cfg's profile_tasks callback prints its timings around the JSON document.
-    document, _ = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index("\n{") + 1 :])
-    hosts = document["plays"][0]["tasks"][0]["hosts"]
-    return {host: result["msg"] for host, result in hosts.items()}
+from tests.static.ansible_vars import ROOT, STACK, resolve
 
 
 @pytest.fixture

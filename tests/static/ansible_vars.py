@@ -1,0 +1,50 @@
+"""Resolve inventory variables the way a play sees them, on the controller only."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = ROOT / ".venv" / "bin"
+STACK = ROOT / "inventory" / "stack"
+
+
+def resolve(
+    inventory: Path, pattern: str, expression: str, playbook_dir: str = "playbooks/deploy", *extra: str
+) -> dict:
+    """``{host: value}`` of a Jinja ``expression`` for the hosts matching ``pattern``, resolved
+    with inventory/stack listed first and ``inventory`` after it, as site.yml sees them.
+    ``playbook_dir`` loads the group_vars beside the playbooks there; ``extra`` goes to
+    ``ansible`` as is (e.g. ``--vault-password-file``). Runs ``debug`` on the controller only.
+
+    Raises:
+        subprocess.CalledProcessError: ansible failed (for example, an unparsable inventory).
+    """
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+        ANSIBLE_DEPRECATION_WARNINGS="0",
+    )
+    argv = [str(BIN / "ansible"), pattern, "-i", str(STACK), "-i", str(inventory)]
+    argv += ["--playbook-dir", str(ROOT / playbook_dir), "-c", "local", "-m", "ansible.builtin.debug"]
+    argv += ["-a", f"msg={{{{ {expression} }}}}", *extra]
+    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    # ansible.cfg's profile_tasks callback prints its timings around the JSON document.
+    document, _ = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index("\n{") + 1 :])
+    hosts = document["plays"][0]["tasks"][0]["hosts"]
+    return {host: result["msg"] for host, result in hosts.items()}
+
+
+def generated_secrets() -> dict[str, str]:
+    """``{variable: file}`` of every secret the stack's wiring generates on first use into
+    ``fleet_secrets_dir`` (``lookup('ansible.builtin.password', ...)`` in
+    inventory/stack/group_vars/all.yml), e.g. ``{"fleet_redis_password": "redis"}``."""
+    text = (STACK / "group_vars" / "all.yml").read_text()
+    pattern = r"^(fleet_\w+): \"\{\{ lookup\('ansible.builtin.password', fleet_secrets_dir ~ '/(\w+)'"
+    return dict(re.findall(pattern, text, re.M))
