@@ -61,3 +61,26 @@ def test_molecule_hosts_run_the_lab_image():
             continue  # molecule/lab: the role under test makes its own host
         for platform in data.get("platforms", []):
             assert platform["image"] == lab_image, f"{config.relative_to(ROOT)}: {platform['name']}"
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_preflight_carries_every_phase_tag(role):
+    """``--tags <role>_configure`` (or any phase) must still run the checks before any change."""
+    tasks = _load(role / "tasks" / "main.yml")
+    phases = {tag for task in tasks for tag in task.get("tags", []) if tag.startswith(f"{role.name}_")}
+    preflight = [task for task in tasks if f"{role.name}_preflight" in task.get("tags", [])]
+    if not preflight:
+        pytest.skip(f"{role.name} has no preflight phase")
+    assert phases <= set(preflight[0]["tags"])
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_no_role_names_the_app_paths_but_fleet_app(role):
+    """/opt/fleet and /etc/fleet belong to fleet_app, which exports them (tasks/outputs.yml)."""
+    if role.name == "fleet_app":
+        pytest.skip("fleet_app owns the app's paths")
+    for path in role.rglob("*"):
+        if path.is_file():
+            text = path.read_text()
+            assert "/opt/fleet" not in text and "/etc/fleet" not in text, path.relative_to(ROOT)
+            assert "fleet_app_home" not in text and "default('fleet')" not in text, path.relative_to(ROOT)

@@ -1,5 +1,7 @@
 """roles/supervisor: supervisord runs, and only root and the operators group can drive it."""
 
+import re
+
 SOCKET = "/run/supervisor.sock"
 
 
@@ -37,3 +39,20 @@ def test_config_values(host):
     assert conf.contains("^loglevel=info$")
     assert conf.contains(r"^files = /etc/supervisor/conf\.d/\*\.conf$")
     assert host.file("/etc/supervisor/conf.d").is_directory
+
+
+def test_programs_given_as_data_run_from_one_file(host):
+    conf = host.file("/etc/supervisor/conf.d/programs.conf")
+    assert conf.user == "root" and conf.mode == 0o644
+    assert conf.contains("Ansible managed")
+    assert conf.contains(r"^\[group:demo\]$") and conf.contains("^programs=sleeper$")
+    status = host.check_output("supervisorctl status")
+    assert re.search(r"^demo:sleeper\s+RUNNING", status, re.M), status
+    assert re.search(r"^echoer\s+RUNNING", status, re.M), status
+
+
+def test_a_percent_sign_reaches_the_program_unexpanded(host):
+    log = host.file("/var/log/supervisor/echoer.log")
+    assert log.contains("^100% hello%world$")
+    pid = host.check_output("supervisorctl pid echoer")
+    assert host.check_output(f"ps -o user= -p {pid}").strip() == "nobody"
