@@ -17,7 +17,7 @@ def test_every_node_sees_three_running_nodes(host):
 
 def test_late_node_sees_the_users_made_before_it_joined(host):
     users = {u["user"] for u in rabbitmqctl_json(host, "list_users")}
-    assert users == {"molecule-admin"}
+    assert users == {"molecule-admin", "fleet-producer", "fleet-monitoring"}
 
 
 def test_quorum_queue_has_a_member_on_each_node_and_one_leader(host):

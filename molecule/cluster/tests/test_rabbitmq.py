@@ -1,4 +1,4 @@
-"""roles/rabbitmq (one node): service, listeners, cookie, users and their exact permissions."""
+"""roles/rabbitmq, on each node of molecule/cluster: service, listeners, cookie, users and their exact permissions."""
 
 import json
 
@@ -37,14 +37,15 @@ def test_config_values(host):
 def test_guest_absent_and_only_managed_users(host):
     users = {u["user"]: u["tags"] for u in rabbitmqctl_json(host, "list_users")}
     assert "guest" not in users
-    assert set(users) == {"fleet-producer", "fleet-monitoring"}
+    assert set(users) == {"molecule-admin", "fleet-producer", "fleet-monitoring"}
     assert users["fleet-monitoring"] == ["monitoring"]
     assert users["fleet-producer"] == []
+    assert users["molecule-admin"] == ["administrator"]
 
 
 def test_permissions_exact(host):
     perms = {p["user"]: p for p in rabbitmqctl_json(host, "list_permissions", "-p", "fleet")}
-    assert set(perms) == {"fleet-producer", "fleet-monitoring"}
+    assert set(perms) == {"molecule-admin", "fleet-producer", "fleet-monitoring"}
     assert (
         perms["fleet-producer"]["configure"],
         perms["fleet-producer"]["write"],
@@ -56,6 +57,8 @@ def test_permissions_exact(host):
     )
     assert (perms["fleet-monitoring"]["configure"], perms["fleet-monitoring"]["write"]) == ("^$", "^$")
     assert perms["fleet-monitoring"]["read"] == "^$"
+    admin = perms["molecule-admin"]
+    assert (admin["configure"], admin["write"], admin["read"]) == (".*", ".*", ".*")
 
 
 def test_management_api_answers_monitoring_user_and_refuses_guest(host):
