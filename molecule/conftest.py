@@ -2,8 +2,9 @@
 
 Molecule's verifier passes its Ansible inventory; these hosts use Ansible's podman connection,
 which testinfra can only drive through Ansible itself (~10x slower). When no ``--hosts`` is
-given, every test runs instead against each host of the inventory through testinfra's own
-podman backend (``podman exec``), with the project's containers.conf (runc, ulimits).
+given, every test runs instead against each host of the inventory (or those its module names in
+``testinfra_hosts``) through testinfra's own podman backend (``podman exec``), with the
+project's containers.conf (runc, ulimits).
 """
 
 from __future__ import annotations
@@ -73,11 +74,24 @@ def app_python(host, code: str) -> str:
     return host.check_output(f'runuser -u fleet -- env FLEET_CONFIG={APP_CONFIG} {APP_VENV}/bin/python -c "{code}"')
 
 
+#: ``podman://<host>`` of every host of the scenario, once pytest_configure has read them.
+MOLECULE_HOSTS: list[str] = []
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    """Point testinfra at ``podman://<host>`` for each Molecule host (unless --hosts was given)."""
+    """Read the scenario's hosts from Molecule's inventory (unless --hosts was given)."""
     inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
     if not inventory or getattr(config.option, "hosts", None):
         return
-    config.option.hosts = ",".join(f"podman://{name}" for name in molecule_hosts(inventory))
+    MOLECULE_HOSTS[:] = [f"podman://{name}" for name in molecule_hosts(inventory)]
     project = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[1]))
     os.environ.setdefault("CONTAINERS_CONF", str(project / ".lab" / "containers.conf"))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run a test module against every host of the scenario, unless it names its own hosts
+    (``testinfra_hosts = ["podman://molecule-web"]``: in molecule/app, each role's tests run
+    where that role is deployed). Runs before testinfra's hook, which reads that list."""
+    if MOLECULE_HOSTS and not hasattr(metafunc.module, "testinfra_hosts"):
+        metafunc.module.testinfra_hosts = list(MOLECULE_HOSTS)

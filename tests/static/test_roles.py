@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,23 @@ def test_role_layout(role):
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _roles_applied(scenario: Path) -> set[str]:
+    """Roles named by a scenario's playbooks (converge, prepare, side_effect...) and by the
+    playbooks they import (the stack's own plays: molecule/app imports playbooks/deploy/)."""
+    names: set[str] = set()
+    pending = [p for p in scenario.glob("*.yml") if p.name != "molecule.yml"]
+    seen: set[Path] = set()
+    while pending:
+        playbook = pending.pop().resolve()
+        if playbook in seen or not playbook.is_file():
+            continue
+        seen.add(playbook)
+        text = playbook.read_text()
+        names.update(re.findall(r"(?:role|name): ([a-z_]+)\n", text))
+        pending += [playbook.parent / m for m in re.findall(r"import_playbook: (\S+)", text)]
+    return names
+
+
 @pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
 def test_every_role_has_a_molecule_scenario(role):
     """A scenario converges the role and has testinfra tests of it (tests/test_<role>.py).
@@ -54,12 +72,7 @@ def test_every_role_has_a_molecule_scenario(role):
     scenarios = [
         path.parent
         for path in sorted((ROOT / "molecule").glob("*/molecule.yml"))
-        if any(
-            f"role: {role.name}\n" in play.read_text() or f"name: {role.name}\n" in play.read_text()
-            for play in path.parent.glob("*.yml")
-            if play.name != "molecule.yml"
-        )
-        or path.parent.name == role.name
+        if path.parent.name == role.name or role.name in _roles_applied(path.parent)
     ]
     assert scenarios, f"no Molecule scenario converges {role.name}"
     tested = [s for s in scenarios if (s / "tests" / f"test_{role.name}.py").is_file()]

@@ -1,6 +1,11 @@
 """roles/celery_worker: one supervisord program per binding, consuming exactly its queues."""
 
+import testinfra
 from conftest import app_python, rabbitmqctl_json
+
+#: The worker programs run on the scenario's worker host; the broker is on its web host.
+testinfra_hosts = ["podman://molecule-worker"]
+BROKER = testinfra.get_host("podman://molecule-web")
 
 
 def test_programs_running(host):
@@ -27,7 +32,8 @@ def test_workers_run_as_app_user(host):
 
 
 def test_queues_consumed_only_where_bound(host):
-    queues = {q["name"]: q for q in rabbitmqctl_json(host, "list_queues", "-p", "fleet", "name", "consumers", "type")}
+    listed = rabbitmqctl_json(BROKER, "list_queues", "-p", "fleet", "name", "consumers", "type")
+    queues = {q["name"]: q for q in listed}
     assert queues["default"]["consumers"] >= 1
     assert queues["email"]["consumers"] >= 1
     assert queues["default"]["type"] == "quorum"

@@ -6,6 +6,9 @@ from pathlib import Path
 
 from conftest import private_address
 
+#: The producer runs on the scenario's web host only.
+testinfra_hosts = ["podman://molecule-web"]
+
 
 def curl(host, method: str, path: str, body: str | None = None) -> tuple[int, dict]:
     data = f"-H 'Content-Type: application/json' --data '{body}'" if body is not None else ""
