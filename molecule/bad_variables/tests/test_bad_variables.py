@@ -84,7 +84,7 @@ CASES = {
     "producer-wrong-type": ("producer", {"producer_workers": "many"}, "argument 'producer_workers' is of type"),
     "producer-stop-shorter-than-timeout": (
         "producer",
-        {"producer_stopwaitsecs": 10, "fleet_app_release": "r1"},
+        {"producer_stopwaitsecs": 10, "fleet_app_environment": {"FLEET_RELEASE": "r1"}},
         "producer_stopwaitsecs must exceed producer_timeout",
     ),
     "celery_worker-unknown-pool": (
@@ -99,7 +99,10 @@ CASES = {
     ),
     "celery_worker-unknown-queue": (
         "celery_worker",
-        {"celery_worker_bindings": [{"name": "io", "queues": ["sms"]}], "fleet_app_release": "r1"},
+        {
+            "celery_worker_bindings": [{"name": "io", "queues": ["sms"]}],
+            "fleet_app_environment": {"FLEET_RELEASE": "r1"},
+        },
         "(unknown: sms)",
     ),
 }
