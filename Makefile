@@ -24,7 +24,7 @@ VAGRANT_DOCKER := cd vagrant && PATH=$(CURDIR)/vagrant/bin:$(PATH) VAGRANT_DEFAU
 
 .PHONY: help setup system-packages venv collections wheelhouse lab-image lab deploy demo demo-routing \
         test lint unit molecule e2e vagrant-up vagrant-test vagrant-destroy drills destroy destroy-all \
-        bench-deploy clean
+        collection bench-deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -40,9 +40,9 @@ system-packages: ## Install the controller's Debian packages (only those missing
 	fi
 
 venv: $(VENV)/.installed ## Create the venv with pinned Python packages
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml app/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ./app -e '.[dev]'
 	touch $@
 
 collections: venv ## Make sure the pinned collections are there (from the ansible package; Galaxy only if missing)
@@ -75,8 +75,8 @@ lint: setup ## ruff, yamllint, ansible-lint (production profile)
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint --profile production
 
-unit: setup ## App unit tests and static checks of the roles (no lab)
-	$(BIN)/pytest -q app/tests tests/static
+unit: setup ## App unit tests, static checks of the roles, inventories and collection (no lab)
+	$(BIN)/pytest -q tests/unit tests/static
 
 # Every Molecule scenario, one after the other (each makes and removes its own hosts); the
 # seconds each took are appended to results/molecule-times.txt (docs/benchmarks.md).
@@ -111,6 +111,9 @@ destroy: ## Remove the lab containers and network (keeps the base image)
 
 destroy-all: ## Remove the lab and its base image
 	$(PLAYBOOK) playbooks/lab/destroy.yml -e lab_remove_image=true
+
+collection: setup ## Build the roles as the celery_fleet.stack collection into build/
+	$(BIN)/ansible-galaxy collection build --force --output-path build .
 
 bench-deploy: setup ## Measure a first deploy on bare lab hosts and the idempotent re-run
 	$(BIN)/python tools/bench_deploy.py --inventory $(INVENTORY)

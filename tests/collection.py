@@ -30,8 +30,12 @@ def install_collection(workdir: Path) -> dict[str, str]:
     )
     (artifact,) = workdir.glob("celery_fleet-stack-*.tar.gz")
     collections = workdir / "collections"
+    # --force and cwd: ansible-lint installs this collection into ~/.ansible/collections, where
+    # ansible-galaxy would otherwise find it "already installed".
+    install = ["collection", "install", "--offline", "--force", "-p", str(collections), str(artifact)]
     subprocess.run(
-        [str(BIN / "ansible-galaxy"), "collection", "install", "--offline", "-p", str(collections), str(artifact)],
+        [str(BIN / "ansible-galaxy"), *install],
+        cwd=workdir,
         check=True,
         capture_output=True,
         text=True,

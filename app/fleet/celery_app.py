@@ -18,11 +18,11 @@ def make_celery(settings: Settings, main: str = "fleet") -> Celery:
 
     Returns:
         A configured :class:`celery.Celery`; ``fleet.tasks`` is imported so its shared tasks bind
-        to it.
+        to it, and ``fleet.drill_tasks`` too where ``settings.drills`` is on.
     """
     app = Celery(main)
     app.conf.update(celery_config(settings))
-    app.conf.imports = ("fleet.tasks",)
+    app.conf.imports = ("fleet.tasks", "fleet.drill_tasks") if settings.drills else ("fleet.tasks",)
     return app
 
 

@@ -48,7 +48,7 @@ DEAD_LETTER_QUEUE = Queue(
 TASK_ROUTES: dict[str, dict[str, str]] = {
     "fleet.tasks.ping": {"queue": "default"},
     "fleet.tasks.always_fail": {"queue": "default"},
-    "fleet.tasks.crash_worker_process": {"queue": "default"},
+    "fleet.drill_tasks.crash_worker_process": {"queue": "default"},
     "fleet.tasks.add": {"queue": "default"},
     "fleet.tasks.total": {"queue": "default"},
     "fleet.tasks.record_failure": {"queue": "default"},

@@ -8,7 +8,7 @@ the ``playbooks/drills/*.yml`` playbooks, which inject the fault meanwhile::
     python -m fleet.drill mark-fault --run-id RUN --at 1763750000.25
 
 It records every publish (confirmed, or the error), reads every execution back from Redis (each
-``fleet.tasks.drill_step`` appends one record), and reports: sent, confirmed, completed, lost
+``fleet.drill_tasks.drill_step`` appends one record), and reports: sent, confirmed, completed, lost
 (confirmed but never executed), duplicated (executed more than once), and recovery figures. The
 exit code is 1 when anything confirmed was lost.
 """
@@ -23,8 +23,8 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from fleet.drill_tasks import DRILL_EXECUTIONS_KEY
 from fleet.errors import describe_error
-from fleet.tasks import DRILL_EXECUTIONS_KEY
 
 FAULT_KEY = "fleet:drill:{run_id}:fault"
 #: How long drill records stay in Redis for inspection, seconds.
@@ -101,7 +101,7 @@ def build_report(
     Args:
         run_id: The run's id.
         publishes: Every publish attempt, in order.
-        executions: Records written by ``fleet.tasks.drill_step`` (``seq``, ``host``, ``t``, ...).
+        executions: Records written by ``fleet.drill_tasks.drill_step`` (``seq``, ``host``, ``t``, ...).
         fault_at: Epoch seconds at which the fault was injected, if any.
 
     Returns:
@@ -173,7 +173,7 @@ def publish_stream(
     Returns:
         One :class:`Publish` per task, in order.
     """
-    task = app.tasks["fleet.tasks.drill_step"]
+    task = app.tasks["fleet.drill_tasks.drill_step"]
     publishes: list[Publish] = []
     started = time.monotonic()
     for seq in range(count):

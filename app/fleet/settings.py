@@ -31,6 +31,8 @@ class Settings:
             (publisher confirms belong to producers, see ``fleet.celeryconfig``).
         broker_heartbeat: AMQP heartbeat in seconds.
         sentry_dsn: Sentry DSN to report errors to; empty (the default) sends nothing anywhere.
+        drills: load the drill and poison tasks (:mod:`fleet.drill_tasks`); off by default, on
+            where failover drills run (the lab).
         extra: Any other keys of the file's ``[celery]`` table, passed to Celery unchanged.
     """
 
@@ -39,6 +41,7 @@ class Settings:
     role: str = "producer"
     broker_heartbeat: int = 10
     sentry_dsn: str = ""
+    drills: bool = False
     extra: dict = field(default_factory=dict)
 
 
@@ -75,6 +78,7 @@ def load_settings(path: str | None = None, environ: dict[str, str] | None = None
     role = env.get("FLEET_ROLE", data.get("role", "producer"))
     heartbeat = env.get("FLEET_BROKER_HEARTBEAT", data.get("broker_heartbeat", 10))
     sentry_dsn = env.get("FLEET_SENTRY_DSN", data.get("sentry_dsn", ""))
+    drills = data.get("drills", False)
 
     if not isinstance(broker_urls, list) or not broker_urls:
         raise SettingsError(f"broker_urls must be a non-empty list (file {file_path})")
@@ -86,6 +90,8 @@ def load_settings(path: str | None = None, environ: dict[str, str] | None = None
         raise SettingsError(f"role must be 'producer' or 'worker', not {role!r}")
     if not isinstance(sentry_dsn, str) or (sentry_dsn and not sentry_dsn.startswith(("https://", "http://"))):
         raise SettingsError("sentry_dsn must be empty or an http(s):// DSN")
+    if not isinstance(drills, bool):
+        raise SettingsError(f"drills must be true or false, not {drills!r}")
     try:
         heartbeat = int(heartbeat)
     except (TypeError, ValueError) as exc:
@@ -97,5 +103,6 @@ def load_settings(path: str | None = None, environ: dict[str, str] | None = None
         role=role,
         broker_heartbeat=heartbeat,
         sentry_dsn=sentry_dsn,
+        drills=drills,
         extra=dict(data.get("celery", {})),
     )

@@ -29,8 +29,9 @@ import logging
 import sys
 import uuid
 
+from celery import Celery
 from celery.result import GroupResult
-from flask import Flask, g, jsonify, request
+from flask import Blueprint, Flask, current_app, g, jsonify, request
 from kombu.exceptions import OperationalError
 
 from fleet import correlation
@@ -88,8 +89,157 @@ def _error(status: int, reason: str):
     return jsonify({"error": reason}), status
 
 
+#: The API's routes and its request-id hooks; :func:`create_app` registers them.
+api = Blueprint("api", __name__)
+
+
+def _celery() -> Celery:
+    """The Celery app of the Flask app serving this request (:func:`create_app` binds it)."""
+    return current_app.extensions["celery"]
+
+
+@api.before_app_request
+def _bind_request_id():
+    """Take the request's id from ``X-Request-ID`` (or make one) and bind it for the logs."""
+    g.request_id = correlation.from_http(request.headers.get(correlation.HTTP_HEADER))
+    g.request_id_token = correlation.bind(g.request_id)
+
+
+@api.after_app_request
+def _echo_request_id(response):
+    """Answer with the request's id in ``X-Request-ID``."""
+    response.headers[correlation.HTTP_HEADER] = g.get("request_id", "")
+    return response
+
+
+@api.teardown_app_request
+def _unbind_request_id(_exc):
+    """Unbind the request's id once the request is done."""
+    token = g.pop("request_id_token", None)
+    if token is not None:
+        correlation.unbind(token)
+
+
+@api.post("/tasks/<name>")
+def submit(name: str):
+    """``POST /tasks/<name>``: publish one task (see the module docstring for the body and answers)."""
+    if name not in API_TASKS:
+        return _error(404, f"unknown task {name!r}; known: {sorted(API_TASKS)}")
+    body = request.get_json(silent=True) if request.data else {}
+    if body is None:
+        return _error(400, "body is not valid JSON")
+    if not isinstance(body, dict):
+        return _error(400, "body must be a JSON object")
+    unknown = set(body) - {"args", "kwargs", "link", "link_error"}
+    if unknown:
+        return _error(400, f"unknown fields: {sorted(unknown)}")
+    args = body.get("args", [])
+    kwargs = body.get("kwargs", {})
+    if not isinstance(args, list):
+        return _error(400, "'args' must be a JSON array")
+    if not isinstance(kwargs, dict):
+        return _error(400, "'kwargs' must be a JSON object")
+    task = _celery().tasks[API_TASKS[name]]
+    try:
+        inspect.signature(task.run).bind(*args, **kwargs)
+    except TypeError as exc:
+        return _error(400, f"arguments do not match task {name!r}: {exc}")
+    options = {}
+    try:
+        if "link" in body:
+            options["link"] = step_signature(_celery(), API_TASKS, body["link"], "link")
+    except CanvasError as exc:
+        return _error(400, str(exc))
+    if body.get("link_error", False) not in (True, False):
+        return _error(400, "'link_error' must be true or false")
+    if body.get("link_error"):
+        options["link_error"] = _celery().signature("fleet.tasks.record_failure")
+    try:
+        result = task.apply_async(args=args, kwargs=kwargs, **options)
+    except OperationalError as exc:
+        return _error(503, f"no broker accepted the task: {exc}")
+    queue = TASK_ROUTES.get(API_TASKS[name], {}).get("queue", "default")
+    log.info("published %s as task %s to queue %s", API_TASKS[name], result.id, queue)
+    return jsonify({"task_id": result.id, "queue": queue, "request_id": g.request_id}), 202
+
+
+@api.post("/canvas/<kind>")
+def submit_canvas(kind: str):
+    """``POST /canvas/<kind>``: publish a chain, group, chord, map, starmap or chunks."""
+    body = request.get_json(silent=True) if request.data else {}
+    if body is None:
+        return _error(400, "body is not valid JSON")
+    try:
+        signature = build(_celery(), API_TASKS, kind, body)
+    except CanvasError as exc:
+        return _error(404 if str(exc).startswith("unknown canvas") else 400, str(exc))
+    try:
+        result = signature.apply_async()
+    except OperationalError as exc:
+        return _error(503, f"no broker accepted the canvas: {exc}")
+    reply = {"kind": kind, "request_id": g.request_id}
+    if isinstance(result, GroupResult):
+        result.save()
+        reply.update(group_id=result.id, task_ids=[r.id for r in result.results])
+    else:
+        reply["task_id"] = result.id
+    log.info("published canvas %s as %s", kind, reply.get("group_id") or reply.get("task_id"))
+    return jsonify(reply), 202
+
+
+@api.get("/groups/<group_id>")
+def group_status(group_id: str):
+    """``GET /groups/<group_id>``: how many of a group's tasks finished, and their results."""
+    try:
+        uuid.UUID(group_id)
+    except ValueError:
+        return _error(400, "group id must be a UUID")
+    try:
+        result = GroupResult.restore(group_id, app=_celery())
+        if result is None:
+            return _error(404, f"no group {group_id} (unknown or expired)")
+        members = [_describe(r) for r in result.results]
+    except Exception as exc:  # noqa: BLE001 - any backend failure is the backend's 503
+        return _error(503, f"result backend unavailable: {exc}")
+    done = sum(m["state"] in ("SUCCESS", "FAILURE") for m in members)
+    return jsonify({"group_id": group_id, "total": len(members), "completed": done, "results": members})
+
+
+@api.get("/tasks/<task_id>")
+def status(task_id: str):
+    """``GET /tasks/<task_id>``: a task's state, with its result or error."""
+    try:
+        uuid.UUID(task_id)
+    except ValueError:
+        return _error(400, "task id must be a UUID")
+    try:
+        body = _describe(_celery().AsyncResult(task_id))
+    except Exception as exc:  # noqa: BLE001 - any backend failure is the backend's 503
+        return _error(503, f"result backend unavailable: {exc}")
+    return jsonify(body)
+
+
+@api.get("/healthz")
+def healthz():
+    """``GET /healthz``: 200 when the broker and the result backend answer, else 503 naming the one down."""
+    checks = {}
+    try:
+        with _celery().connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=3)
+            checks["broker"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - the reason is reported, not raised
+        checks["broker"] = f"down: {exc}"
+    try:
+        _celery().backend.client.ping()
+        checks["result_backend"] = "ok"
+    except Exception as exc:  # noqa: BLE001
+        checks["result_backend"] = f"down: {exc}"
+    healthy = all(v == "ok" for v in checks.values())
+    return jsonify({"status": "ok" if healthy else "degraded", **checks}), 200 if healthy else 503
+
+
 def create_app(settings: Settings | None = None) -> Flask:
-    """Flask app factory.
+    """Flask app factory: the Celery app, error reporting, logging, and the :data:`api` routes.
 
     Args:
         settings: Connection settings; read with :func:`fleet.settings.load_settings` when None.
@@ -104,131 +254,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask("fleet")
     settings = settings or load_settings()
     init_error_reporting(settings, "producer")
-    celery = celery_init_app(app, settings)
+    celery_init_app(app, settings)
     _setup_logging()
-
-    @app.before_request
-    def bind_request_id():
-        g.request_id = correlation.from_http(request.headers.get(correlation.HTTP_HEADER))
-        g.request_id_token = correlation.bind(g.request_id)
-
-    @app.after_request
-    def echo_request_id(response):
-        response.headers[correlation.HTTP_HEADER] = g.get("request_id", "")
-        return response
-
-    @app.teardown_request
-    def unbind_request_id(_exc):
-        token = g.pop("request_id_token", None)
-        if token is not None:
-            correlation.unbind(token)
-
-    @app.post("/tasks/<name>")
-    def submit(name: str):
-        if name not in API_TASKS:
-            return _error(404, f"unknown task {name!r}; known: {sorted(API_TASKS)}")
-        body = request.get_json(silent=True) if request.data else {}
-        if body is None:
-            return _error(400, "body is not valid JSON")
-        if not isinstance(body, dict):
-            return _error(400, "body must be a JSON object")
-        unknown = set(body) - {"args", "kwargs", "link", "link_error"}
-        if unknown:
-            return _error(400, f"unknown fields: {sorted(unknown)}")
-        args = body.get("args", [])
-        kwargs = body.get("kwargs", {})
-        if not isinstance(args, list):
-            return _error(400, "'args' must be a JSON array")
-        if not isinstance(kwargs, dict):
-            return _error(400, "'kwargs' must be a JSON object")
-        task = celery.tasks[API_TASKS[name]]
-        try:
-            inspect.signature(task.run).bind(*args, **kwargs)
-        except TypeError as exc:
-            return _error(400, f"arguments do not match task {name!r}: {exc}")
-        options = {}
-        try:
-            if "link" in body:
-                options["link"] = step_signature(celery, API_TASKS, body["link"], "link")
-        except CanvasError as exc:
-            return _error(400, str(exc))
-        if body.get("link_error", False) not in (True, False):
-            return _error(400, "'link_error' must be true or false")
-        if body.get("link_error"):
-            options["link_error"] = celery.signature("fleet.tasks.record_failure")
-        try:
-            result = task.apply_async(args=args, kwargs=kwargs, **options)
-        except OperationalError as exc:
-            return _error(503, f"no broker accepted the task: {exc}")
-        queue = TASK_ROUTES.get(API_TASKS[name], {}).get("queue", "default")
-        log.info("published %s as task %s to queue %s", API_TASKS[name], result.id, queue)
-        return jsonify({"task_id": result.id, "queue": queue, "request_id": g.request_id}), 202
-
-    @app.post("/canvas/<kind>")
-    def submit_canvas(kind: str):
-        body = request.get_json(silent=True) if request.data else {}
-        if body is None:
-            return _error(400, "body is not valid JSON")
-        try:
-            signature = build(celery, API_TASKS, kind, body)
-        except CanvasError as exc:
-            return _error(404 if str(exc).startswith("unknown canvas") else 400, str(exc))
-        try:
-            result = signature.apply_async()
-        except OperationalError as exc:
-            return _error(503, f"no broker accepted the canvas: {exc}")
-        reply = {"kind": kind, "request_id": g.request_id}
-        if isinstance(result, GroupResult):
-            result.save()
-            reply.update(group_id=result.id, task_ids=[r.id for r in result.results])
-        else:
-            reply["task_id"] = result.id
-        log.info("published canvas %s as %s", kind, reply.get("group_id") or reply.get("task_id"))
-        return jsonify(reply), 202
-
-    @app.get("/groups/<group_id>")
-    def group_status(group_id: str):
-        try:
-            uuid.UUID(group_id)
-        except ValueError:
-            return _error(400, "group id must be a UUID")
-        try:
-            result = GroupResult.restore(group_id, app=celery)
-            if result is None:
-                return _error(404, f"no group {group_id} (unknown or expired)")
-            members = [_describe(r) for r in result.results]
-        except Exception as exc:  # noqa: BLE001 - any backend failure is the backend's 503
-            return _error(503, f"result backend unavailable: {exc}")
-        done = sum(m["state"] in ("SUCCESS", "FAILURE") for m in members)
-        return jsonify({"group_id": group_id, "total": len(members), "completed": done, "results": members})
-
-    @app.get("/tasks/<task_id>")
-    def status(task_id: str):
-        try:
-            uuid.UUID(task_id)
-        except ValueError:
-            return _error(400, "task id must be a UUID")
-        try:
-            body = _describe(celery.AsyncResult(task_id))
-        except Exception as exc:  # noqa: BLE001 - any backend failure is the backend's 503
-            return _error(503, f"result backend unavailable: {exc}")
-        return jsonify(body)
-
-    @app.get("/healthz")
-    def healthz():
-        checks = {}
-        try:
-            with celery.connection_for_write() as conn:
-                conn.ensure_connection(max_retries=1, timeout=3)
-                checks["broker"] = "ok"
-        except Exception as exc:  # noqa: BLE001 - the reason is reported, not raised
-            checks["broker"] = f"down: {exc}"
-        try:
-            celery.backend.client.ping()
-            checks["result_backend"] = "ok"
-        except Exception as exc:  # noqa: BLE001
-            checks["result_backend"] = f"down: {exc}"
-        healthy = all(v == "ok" for v in checks.values())
-        return jsonify({"status": "ok" if healthy else "degraded", **checks}), 200 if healthy else 503
-
+    app.register_blueprint(api)
     return app

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.e2e
 
 SEND = (
     "-c 'from fleet.celery_app import make_celery; from fleet.settings import load_settings; "
-    'print(make_celery(load_settings()).send_task("fleet.tasks.crash_worker_process").id)\''
+    'print(make_celery(load_settings()).send_task("fleet.drill_tasks.crash_worker_process").id)\''
 )
 
 
@@ -42,7 +42,7 @@ def test_a_task_that_crashes_its_worker_is_dead_lettered_after_the_delivery_limi
             time.sleep(1)
     assert entries, f"task {task_id} was not dead-lettered within 120 s"
     (entry,) = entries
-    assert entry["task"] == "fleet.tasks.crash_worker_process"
+    assert entry["task"] == "fleet.drill_tasks.crash_worker_process"
     assert (entry["queue"], entry["reason"]) == ("default", "delivery_limit")
 
     # Listing left it in place; --remove takes it out.

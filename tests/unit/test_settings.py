@@ -70,3 +70,28 @@ def test_a_malformed_sentry_dsn_is_refused():
     env = {"FLEET_BROKER_URLS": "memory://", "FLEET_RESULT_BACKEND": "redis://x", "FLEET_SENTRY_DSN": "sentry.example"}
     with pytest.raises(SettingsError, match="sentry_dsn"):
         load_settings(path="/nonexistent", environ=env)
+
+
+def test_drills_are_off_unless_the_file_turns_them_on(tmp_path):
+    f = tmp_path / "fleet.toml"
+    f.write_text(GOOD)
+    assert load_settings(str(f), environ={}).drills is False
+    f.write_text("drills = true\n" + GOOD)
+    assert load_settings(str(f), environ={}).drills is True
+
+
+def test_drills_must_be_a_boolean(tmp_path):
+    f = tmp_path / "fleet.toml"
+    f.write_text('drills = "yes"\n' + GOOD)
+    with pytest.raises(SettingsError, match="drills must be true or false"):
+        load_settings(str(f), environ={})
+
+
+def test_workers_load_the_drill_tasks_only_where_drills_are_on(tmp_path):
+    from fleet.celery_app import make_celery
+
+    f = tmp_path / "fleet.toml"
+    f.write_text(GOOD)
+    assert make_celery(load_settings(str(f), environ={})).conf.imports == ("fleet.tasks",)
+    f.write_text("drills = true\n" + GOOD)
+    assert make_celery(load_settings(str(f), environ={})).conf.imports == ("fleet.tasks", "fleet.drill_tasks")

@@ -7,7 +7,7 @@ from fleet.celeryconfig import task_queues
 from fleet.client import main, make_client, send
 from fleet.settings import Settings
 
-APP = Path(__file__).resolve().parents[1]
+APP = Path(__file__).resolve().parents[2] / "app"
 
 
 def test_the_client_imports_no_task_module():

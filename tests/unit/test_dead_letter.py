@@ -12,7 +12,7 @@ def _dead_letter(connection, task_id):
         routing_key="default",
         headers={
             "id": task_id,
-            "task": "fleet.tasks.crash_worker_process",
+            "task": "fleet.drill_tasks.crash_worker_process",
             "argsrepr": "()",
             "kwargsrepr": "{}",
             "x-first-death-queue": "default",
