@@ -30,6 +30,14 @@ BIN = Path(sys.executable).parent
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the tests marked ``after_all`` after every other test of the session, in the order
+    they are defined: they re-deploy the stack and must find nothing to change, whatever ran
+    before them (drills, bad-variable runs). Order is stated by the marker, never by file names."""
+    last = [item for item in items if item.get_closest_marker("after_all")]
+    items[:] = [item for item in items if not item.get_closest_marker("after_all")] + last
+
+
 @dataclass
 class PlaybookRun:
     """One ansible-playbook run: exit code, wall seconds, output, and per-host recap counts."""

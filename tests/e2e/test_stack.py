@@ -1,6 +1,7 @@
 """End-to-end: the deployed stack, asserted from outside on the running lab.
 
-Order matters only for the last tests, which re-run site.yml and must find nothing to change.
+Order matters only for the tests marked ``after_all`` (run last by conftest.py), which re-run
+site.yml and must find nothing to change.
 """
 
 from __future__ import annotations
@@ -195,6 +196,7 @@ def test_bad_inventory_values_fail_before_any_change(lab, extra_vars, message):
     assert host.file("/etc/supervisor/conf.d/celery.conf").sha256sum == before
 
 
+@pytest.mark.after_all
 def test_second_deploy_through_vault_held_secrets_changes_nothing(lab, tmp_path):
     """The second site.yml runs through inventory/lab-example: the lab's hosts wired as
     inventory/example wires production, every secret read from an encrypted ansible-vault file
@@ -223,6 +225,7 @@ def test_second_deploy_through_vault_held_secrets_changes_nothing(lab, tmp_path)
     assert changed == {}, f"not idempotent: {changed}"
 
 
+@pytest.mark.after_all
 def test_check_mode_run_reports_no_change_on_the_deployed_stack(lab):
     run = run_playbook("site.yml", "--check")
     assert run.returncode == 0, run.output[-4000:]
