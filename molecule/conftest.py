@@ -44,6 +44,17 @@ APP_VENV = "/opt/fleet/venv"
 APP_CONFIG = "/etc/fleet/fleet.toml"
 
 
+def assert_running_and_enabled(host, service: str) -> None:
+    """Assert that the systemd ``service`` runs now and starts at boot.
+
+    Raises:
+        AssertionError: it does not run, or is not enabled.
+    """
+    unit = host.service(service)
+    assert unit.is_running, f"{service} is not running"
+    assert unit.is_enabled, f"{service} is not enabled at boot"
+
+
 def private_address(host) -> str:
     """The host's address on its podman network: what the roles bind services to.
 

@@ -85,6 +85,15 @@ def _describe(result) -> dict:
     return body
 
 
+def _is_uuid(value: str) -> bool:
+    """Whether ``value`` is a UUID (Celery's task and group ids are)."""
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _error(status: int, reason: str):
     return jsonify({"error": reason}), status
 
@@ -190,9 +199,7 @@ def submit_canvas(kind: str):
 @api.get("/groups/<group_id>")
 def group_status(group_id: str):
     """``GET /groups/<group_id>``: how many of a group's tasks finished, and their results."""
-    try:
-        uuid.UUID(group_id)
-    except ValueError:
+    if not _is_uuid(group_id):
         return _error(400, "group id must be a UUID")
     try:
         result = GroupResult.restore(group_id, app=_celery())
@@ -208,9 +215,7 @@ def group_status(group_id: str):
 @api.get("/tasks/<task_id>")
 def status(task_id: str):
     """``GET /tasks/<task_id>``: a task's state, with its result or error."""
-    try:
-        uuid.UUID(task_id)
-    except ValueError:
+    if not _is_uuid(task_id):
         return _error(400, "task id must be a UUID")
     try:
         body = _describe(_celery().AsyncResult(task_id))

@@ -1,13 +1,13 @@
 """roles/broker_proxy: a local HAProxy on loopback that hands AMQP clients to live nodes only."""
 
+from conftest import assert_running_and_enabled
+
 # AMQP 0-9-1 protocol header; a broker answers with connection.start (class 10, method 10).
 AMQP_HEADER = r"AMQP\x00\x00\x09\x01"
 
 
 def test_haproxy_running_and_enabled(host):
-    service = host.service("haproxy")
-    assert service.is_running
-    assert service.is_enabled
+    assert_running_and_enabled(host, "haproxy")
 
 
 def test_listens_on_loopback_only(host):

@@ -2,13 +2,11 @@
 
 import json
 
-from conftest import private_address, rabbitmqctl_json
+from conftest import assert_running_and_enabled, private_address, rabbitmqctl_json
 
 
 def test_rabbitmq_running_and_enabled(host):
-    service = host.service("rabbitmq-server")
-    assert service.is_running
-    assert service.is_enabled
+    assert_running_and_enabled(host, "rabbitmq-server")
 
 
 def test_amqp_management_and_prometheus_bound_to_private_address_only(host):

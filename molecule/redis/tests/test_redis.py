@@ -1,14 +1,12 @@
 """roles/redis: Redis runs, binds loopback and the private address only, and demands a password."""
 
-from conftest import private_address
+from conftest import assert_running_and_enabled, private_address
 
 PASSWORD = "molecule-redis-password"  # set in converge.yml
 
 
 def test_redis_running_and_enabled(host):
-    service = host.service("redis-server")
-    assert service.is_running
-    assert service.is_enabled
+    assert_running_and_enabled(host, "redis-server")
 
 
 def test_bound_to_loopback_and_private_address_only(host):

@@ -2,13 +2,13 @@
 
 import re
 
+from conftest import assert_running_and_enabled
+
 SOCKET = "/run/supervisor.sock"
 
 
 def test_supervisord_running_and_enabled(host):
-    service = host.service("supervisor")
-    assert service.is_running
-    assert service.is_enabled
+    assert_running_and_enabled(host, "supervisor")
 
 
 def test_socket_owned_by_root_and_operators_group_not_world_writable(host):
