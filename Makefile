@@ -93,7 +93,16 @@ molecule: setup ## Role scenarios: molecule test -s <scenario> for each of MOLEC
 e2e: setup ## End-to-end tests: bring the lab up once, deploy, assert from outside, tear down
 	$(BIN)/pytest -v -rs tests/e2e
 
-test: lint unit molecule e2e vagrant-test ## Everything CI runs
+# Everything CI runs, phase after phase (stopping at the first that fails); the seconds of each
+# phase are appended to results/test-phases.txt (docs/benchmarks.md).
+TEST_PHASES := lint unit molecule e2e vagrant-test
+test: setup ## Everything CI runs: lint, unit, molecule, e2e, vagrant-test (seconds per phase in results/)
+	@mkdir -p results; for phase in $(TEST_PHASES); do \
+	  start=$$(date +%s); \
+	  if $(MAKE) --no-print-directory $$phase; then r=passed; else r=FAILED; fi; \
+	  echo "$$(date -u +%FT%TZ) phase $$phase: $$r in $$(( $$(date +%s) - start )) s" | tee -a results/test-phases.txt; \
+	  [ $$r = passed ] || exit 1; \
+	done
 
 vagrant-up: setup ## No hypervisor: the six Vagrant machines as podman containers (docker provider), provisioned
 	$(BIN)/ansible-playbook -i inventory/stack -i inventory/vagrant playbooks/lab/vagrant-docker.yml
