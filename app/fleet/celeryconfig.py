@@ -175,6 +175,15 @@ def celery_config(settings: Settings) -> dict:
         "task_track_started": True,
         # Workers publish task events (received, started, succeeded...) for Flower to show.
         "worker_send_task_events": True,
+        # Celery's own transient queues (remote-control mailboxes <host>.celery.pidbox, their
+        # replies, Flower's celeryev.*) declared exclusive: RabbitMQ 4.0 deprecates transient
+        # non-exclusive queues (deprecated feature transient_nonexcl_queues; the e2e suite asserts
+        # `rabbitmqctl list_deprecated_features --used` is empty). Celery 5.7's defaults, stated so
+        # that a Celery upgrade that changes them cannot bring the deprecated feature back.
+        "control_queue_exclusive": True,
+        "control_queue_durable": False,
+        "event_queue_exclusive": True,
+        "event_queue_durable": False,
         # Periodic tasks, sent by the one `celery beat` of the stack (celery_worker_beat in
         # inventory): a ping every 60 s, so an operator sees beat work in the worker logs.
         "beat_schedule": {

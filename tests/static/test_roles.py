@@ -80,14 +80,27 @@ def test_every_role_has_a_molecule_scenario(role):
 
 
 def test_molecule_hosts_run_the_lab_image():
-    lab_image = _load(ROOT / "roles" / "lab" / "defaults" / "main.yml")["lab_image"]
+    """Every podman platform runs the lab's image of a supported suite, and CI runs both suites:
+    Debian 13 by default, Debian 12 in at least one scenario (the support claim, tested)."""
+    defaults = _load(ROOT / "roles" / "lab" / "defaults" / "main.yml")
+    suites = _load(ROOT / "roles" / "lab" / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"][
+        "lab_debian_suite"
+    ]["choices"]
+    images = {defaults["lab_image"].replace("{{ lab_debian_suite }}", suite): suite for suite in suites}
     configs = [ROOT / ".config" / "molecule" / "config.yml", *sorted((ROOT / "molecule").glob("*/molecule.yml"))]
+    used = set()
     for config in configs:
         data = _load(config)
         if data.get("driver", {}).get("name", "podman") != "podman":
             continue  # molecule/lab: the role under test makes its own host
         for platform in data.get("platforms", []):
-            assert platform["image"] == lab_image, f"{config.relative_to(ROOT)}: {platform['name']}"
+            assert platform["image"] in images, f"{config.relative_to(ROOT)}: {platform['name']}"
+            suite = images[platform["image"]]
+            used.add(suite)
+            if suite != defaults["lab_debian_suite"]:
+                command = data.get("dependency", {}).get("command", "")
+                assert f"lab_debian_suite={suite}" in command, f"{config.relative_to(ROOT)}: no {suite} image"
+    assert used == set(suites)
 
 
 @pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)

@@ -42,7 +42,8 @@ def test_publisher_confirms_only_in_the_producer():
 
 
 def test_tasks_route_to_their_queue():
-    app = make_celery(Settings(broker_urls=("memory://",), result_backend="cache+memory://"))
+    # drills=True: the routes name the drill tasks too (fleet.drill_tasks).
+    app = make_celery(Settings(broker_urls=("memory://",), result_backend="cache+memory://", drills=True))
     app.loader.import_default_modules()
     for name, route in TASK_ROUTES.items():
         assert name in app.tasks
@@ -84,3 +85,16 @@ def test_a_nacked_publish_waits_before_the_next_try(monkeypatch):
     policy["errback"](ConnectionRefusedError(), 0.5)
     assert slept == [celeryconfig.NACK_RETRY_WAIT]
     assert policy["max_retries"] * celeryconfig.NACK_RETRY_WAIT >= 10
+
+
+def test_celerys_own_transient_queues_are_exclusive():
+    """RabbitMQ 4.0 deprecates transient non-exclusive queues: the remote-control mailbox, its
+    reply queue and the event receiver's queue must all be declared exclusive."""
+    app = make_celery(Settings(broker_urls=("memory://",), result_backend="cache+memory://"))
+    mailbox = app.control.mailbox
+    assert mailbox.get_queue("worker1").exclusive is True
+    assert mailbox.get_reply_queue().exclusive is True
+    assert not mailbox.get_queue("worker1").durable
+    receiver = app.events.Receiver(None, handlers={})
+    assert receiver.queue.exclusive is True
+    assert not receiver.queue.durable

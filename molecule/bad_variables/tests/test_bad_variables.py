@@ -51,6 +51,30 @@ CASES = {
         "pause_minority cannot work with exactly 2 nodes",
     ),
     "rabbitmq-short-cookie": ("rabbitmq", {"rabbitmq_erlang_cookie": "short"}, "(got 5)"),
+    "rabbitmq-erlang-pin-disagrees": (
+        "rabbitmq",
+        {
+            "rabbitmq_erlang_cookie": "C" * 32,
+            "rabbitmq_package_source": "team-rabbitmq",
+            "rabbitmq_team_version": "4.3.2",
+            "rabbitmq_team_erlang_version": "26",
+        },
+        "Erlang 26 (rabbitmq_team_erlang_version) is not supported by RabbitMQ 4.3.2",
+    ),
+    "rabbitmq-unknown-series": (
+        "rabbitmq",
+        {
+            "rabbitmq_erlang_cookie": "C" * 32,
+            "rabbitmq_package_source": "team-rabbitmq",
+            "rabbitmq_team_version": "5.0.1",
+        },
+        "RabbitMQ 5.0.1 (rabbitmq_team_version) is not a series the role knows",
+    ),
+    "rabbitmq-unknown-source": (
+        "rabbitmq",
+        {"rabbitmq_package_source": "ppa"},
+        "value of rabbitmq_package_source must be one of: debian, team-rabbitmq",
+    ),
     "redis-unknown-policy": (
         "redis",
         {"redis_maxmemory_policy": "lru"},
@@ -108,6 +132,27 @@ CASES = {
 }
 
 
+def apply_role(role: str, variables: dict, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
+    """Run apply-role.yml with ``role`` and ``variables`` (extra vars) on the scenario's host."""
+    path = tmp_path / "vars.json"
+    path.write_text(json.dumps({"role_under_test": role, **variables}))
+    return subprocess.run(
+        [
+            shutil.which("ansible-playbook") or "ansible-playbook",
+            "-i",
+            INVENTORY,
+            str(HERE / "apply-role.yml"),
+            "-e",
+            f"@{path}",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", NO_COLOR="1"),
+    )
+
+
 def podman(*args: str) -> str:
     return subprocess.run(["podman", *args], check=True, capture_output=True, text=True).stdout
 
@@ -129,25 +174,41 @@ def host_state(name: str) -> tuple[str, str]:
 def test_role_refuses_bad_value_before_any_change(case, tmp_path):
     role, variables, reason = CASES[case]
     (name,) = molecule_hosts(INVENTORY)
-    extra = tmp_path / "vars.json"
-    extra.write_text(json.dumps({"role_under_test": role, **variables}))
     before = host_state(name)
-    run = subprocess.run(
-        [
-            shutil.which("ansible-playbook") or "ansible-playbook",
-            "-i",
-            INVENTORY,
-            str(HERE / "apply-role.yml"),
-            "-e",
-            f"@{extra}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", NO_COLOR="1"),
-    )
+    run = apply_role(role, variables, tmp_path)
     output = run.stdout + run.stderr
     assert run.returncode != 0, output
     assert reason in output, output
     assert "changed=0" in output, output
     assert host_state(name) == before
+
+
+def test_team_rabbitmq_source_renders_its_pins_and_debian_removes_them(tmp_path):
+    """Team RabbitMQ's repositories cannot be reached from CI: what can be checked is what the role
+    writes for them (a deb822 source per repository, signed by the given key, and the pins of
+    RabbitMQ and Erlang), and that going back to Debian's archive removes it all."""
+    (name,) = molecule_hosts(INVENTORY)
+    team = {
+        "rabbitmq_erlang_cookie": "C" * 32,
+        "rabbitmq_package_source": "team-rabbitmq",
+        "rabbitmq_team_version": "4.1.4",
+        "rabbitmq_team_erlang_version": "27",
+        "rabbitmq_team_signing_key": "-----BEGIN PGP PUBLIC KEY BLOCK-----\ntest\n-----END PGP PUBLIC KEY BLOCK-----",
+    }
+    run = apply_role("rabbitmq", team, tmp_path, "--tags", "rabbitmq_package_source")
+    assert run.returncode == 0, run.stdout + run.stderr
+    sources = podman("exec", name, "cat", "/etc/apt/sources.list.d/rabbitmq-team.sources")
+    assert "URIs: https://deb1.rabbitmq.com/rabbitmq-erlang/debian/trixie" in sources
+    assert "URIs: https://deb1.rabbitmq.com/rabbitmq-server/debian/trixie" in sources
+    assert sources.count("Signed-By: /etc/apt/keyrings/rabbitmq-team.asc") == 2
+    pins = podman("exec", name, "cat", "/etc/apt/preferences.d/rabbitmq-team.pref")
+    assert "Package: rabbitmq-server\nPin: version 4.1.4-*\nPin-Priority: 1001" in pins
+    assert "Package: erlang*\nPin: version 1:27.*\nPin-Priority: 1001" in pins
+    # apt reads both files as they are written (a syntax error would fail here).
+    policy = podman("exec", name, "apt-cache", "policy", "rabbitmq-server")
+    assert "rabbitmq-server" in policy
+
+    run = apply_role("rabbitmq", {"rabbitmq_erlang_cookie": "C" * 32}, tmp_path, "--tags", "rabbitmq_package_source")
+    assert run.returncode == 0, run.stdout + run.stderr
+    left = podman("exec", name, "sh", "-c", "ls /etc/apt/sources.list.d /etc/apt/preferences.d /etc/apt/keyrings")
+    assert "rabbitmq-team" not in left

@@ -1,0 +1,108 @@
+"""Run failover drills several times on a deployed stack and print their figures as one table.
+
+Usage: python tools/bench_drills.py [--runs 3] [--label mnesia] [--inventory inventory/lab]
+                                    [drill ...]   (default: broker-kill broker-freeze broker-partition)
+
+Each run is ``ansible-playbook playbooks/drills/<drill>.yml`` (the drill restores what it broke);
+its report ``results/drill-<drill>.json`` is copied to ``results/bench-drills/<label>/<drill>-<n>.json``
+(with the freeze drill's ``-partitions.json`` beside it). A failed drill stops the benchmark with
+its exit code. Prints one row per run (sent, lost, duplicated, redelivered, first completion after
+the fault and longest gap in seconds, and for broker-freeze whether the thawed node came back
+partitioned and had to be restarted) and the medians per drill. Nothing here asserts a time:
+the figures go into docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+RESULTS = ROOT / "results"
+DEFAULT_DRILLS = ("broker-kill", "broker-freeze", "broker-partition")
+
+
+def run_drill(inventory: str, drill: str) -> None:
+    """Run one drill playbook against ``inventory`` (after inventory/stack).
+
+    Raises:
+        subprocess.CalledProcessError: the drill failed (lost tasks, an unhealed cluster...).
+    """
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), PATH=f"{BIN}:{os.environ['PATH']}")
+    log = RESULTS / f"{drill}.log"
+    with log.open("w") as out:
+        subprocess.run(
+            [str(BIN / "ansible-playbook"), "-i", "inventory/stack", "-i", inventory, f"playbooks/drills/{drill}.yml"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def keep_report(drill: str, folder: Path, run: int) -> dict:
+    """Copy the drill's reports into ``folder`` as ``<drill>-<run>.json``; return the main report
+    (a dict as written by fleet.drill), with ``partitioned_after_thaw`` (bool) added for
+    broker-freeze."""
+    folder.mkdir(parents=True, exist_ok=True)
+    report = json.loads((RESULTS / f"drill-{drill}.json").read_text())
+    shutil.copy(RESULTS / f"drill-{drill}.json", folder / f"{drill}-{run}.json")
+    partitions = RESULTS / f"drill-{drill}-partitions.json"
+    if partitions.is_file():
+        shutil.copy(partitions, folder / f"{drill}-{run}-partitions.json")
+        seen = json.loads(partitions.read_text())
+        report["partitioned_after_thaw"] = bool(seen.get("partitions_after_thaw")) or bool(seen.get("restarted"))
+    return report
+
+
+def row(drill: str, run: int, report: dict) -> str:
+    """One Markdown table row of a drill report."""
+    thaw = report.get("partitioned_after_thaw")
+    return (
+        f"| {drill} | {run} | {report['sent']} | {len(report['lost'])} | {len(report['duplicated'])} | "
+        f"{report['redelivered']} | {report['first_completion_after_fault']:.2f} | {report['longest_gap']:.2f} | "
+        f"{'-' if thaw is None else ('yes' if thaw else 'no')} |"
+    )
+
+
+def main() -> int:
+    """Run the benchmark; return the exit code."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("drills", nargs="*", default=list(DEFAULT_DRILLS))
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--label", default="run", help="folder name under results/bench-drills/")
+    parser.add_argument("--inventory", default="inventory/lab")
+    args = parser.parse_args()
+    folder = RESULTS / "bench-drills" / args.label
+    print(f"{args.label}: {args.runs} runs of {', '.join(args.drills)}")
+    print("| drill | run | sent | lost | duplicated | redelivered | first (s) | gap (s) | split after thaw |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |", flush=True)
+    reports: dict[str, list[dict]] = {drill: [] for drill in args.drills}
+    for run in range(1, args.runs + 1):
+        for drill in args.drills:
+            try:
+                run_drill(args.inventory, drill)
+            except subprocess.CalledProcessError as exc:
+                print(f"{drill} run {run} failed (exit {exc.returncode}): see results/{drill}.log")
+                return exc.returncode
+            report = keep_report(drill, folder, run)
+            reports[drill].append(report)
+            print(row(drill, run, report), flush=True)
+    for drill, runs in reports.items():
+        first = statistics.median(r["first_completion_after_fault"] for r in runs)
+        gap = statistics.median(r["longest_gap"] for r in runs)
+        lost = sum(len(r["lost"]) for r in runs)
+        print(f"{drill}: lost {lost} in {len(runs)} runs, median first {first:.2f} s, median gap {gap:.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
