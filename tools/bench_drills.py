@@ -63,14 +63,25 @@ def keep_report(drill: str, folder: Path, run: int) -> dict:
     return report
 
 
+def seconds(value: float | None) -> str:
+    """A figure in seconds with two decimals, or ``-`` where the drill has none (supervisorctl)."""
+    return "-" if value is None else f"{value:.2f}"
+
+
 def row(drill: str, run: int, report: dict) -> str:
     """One Markdown table row of a drill report."""
     thaw = report.get("partitioned_after_thaw")
     return (
         f"| {drill} | {run} | {report['sent']} | {len(report['lost'])} | {len(report['duplicated'])} | "
-        f"{report['redelivered']} | {report['first_completion_after_fault']:.2f} | {report['longest_gap']:.2f} | "
-        f"{'-' if thaw is None else ('yes' if thaw else 'no')} |"
+        f"{report['redelivered']} | {seconds(report.get('first_completion_after_fault'))} | "
+        f"{seconds(report.get('longest_gap'))} | {'-' if thaw is None else ('yes' if thaw else 'no')} |"
     )
+
+
+def median(values: list[float | None]) -> float | None:
+    """Median of the figures a drill has (None where it has none)."""
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
 
 
 def main() -> int:
@@ -97,10 +108,10 @@ def main() -> int:
             reports[drill].append(report)
             print(row(drill, run, report), flush=True)
     for drill, runs in reports.items():
-        first = statistics.median(r["first_completion_after_fault"] for r in runs)
-        gap = statistics.median(r["longest_gap"] for r in runs)
+        first = median([r.get("first_completion_after_fault") for r in runs])
+        gap = median([r.get("longest_gap") for r in runs])
         lost = sum(len(r["lost"]) for r in runs)
-        print(f"{drill}: lost {lost} in {len(runs)} runs, median first {first:.2f} s, median gap {gap:.2f} s")
+        print(f"{drill}: lost {lost} in {len(runs)} runs, median first {seconds(first)} s, median gap {seconds(gap)} s")
     return 0
 
 
