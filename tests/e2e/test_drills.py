@@ -43,3 +43,22 @@ def test_supervisorctl_stop_holds_one_queue_while_others_flow(lab):
     assert depths["stopped"]["email"] >= 50
     assert depths["stopped"]["default"] < depths["stopped"]["email"]
     assert depths["after_start"]["email"] == 0
+
+
+def test_a_paused_broker_host_heals_by_itself(lab):
+    report = _drill("host-freeze-heal")
+    assert report["fault_at"] is not None, "the leader's host was not paused"
+    heal = json.loads((RESULTS / "drill-host-freeze-heal-heal.json").read_text())
+    print(json.dumps(heal, indent=1))
+    assert heal["healed"] is True, heal
+    assert all(len(view) == len(lab.groups["brokers"]) for view in heal["last_views"]), heal
+    assert not any(heal["partitions"]), heal
+
+
+def test_rotating_every_password_under_load_loses_nothing(lab):
+    before = {name: lab.secret(name) for name in ("rabbitmq_producer", "rabbitmq_worker", "redis", "flower_ui")}
+    report = _drill("rotate-secrets")
+    assert report["fault_at"] is not None
+    # The drill itself checks that each old password is refused and each new one accepted.
+    after = {name: lab.secret(name) for name in before}
+    assert all(before[name] != after[name] for name in before), "a secret was not rotated"

@@ -62,3 +62,24 @@ def test_seed_broker_rebuilt_blank_rejoins_the_one_cluster(lab):
     demo = run_playbook("demo-routing.yml")
     assert demo.returncode == 0, demo.output[-3000:]
     assert "misrouted 0" in demo.output
+
+
+def test_a_new_cookie_on_the_running_cluster_is_refused_before_any_change(lab):
+    """A controller whose secrets folder was lost would generate a new Erlang cookie; deploying it
+    would stop every broker at once. Without ``rabbitmq_erlang_cookie_rotate`` the role refuses,
+    naming the cluster's nodes and the runbook step, and no broker stops."""
+    cookie = ROOT / "inventory" / "lab" / ".secrets" / "rabbitmq_erlang_cookie"
+    original = cookie.read_text()
+    cookie.write_text("Z" * 48)
+    try:
+        run = run_playbook("deploy/brokers.yml")
+    finally:
+        cookie.write_text(original)
+    assert run.returncode != 0, run.output[-3000:]
+    assert "rabbitmq_erlang_cookie_rotate=true" in run.output
+    assert "Rotate secrets" in run.output
+    assert not any(counts["changed"] for counts in run.recap.values()), run.recap
+    for name in lab.groups["brokers"]:
+        assert lab.host(name).service("rabbitmq-server").is_running, name
+        status = json.loads(lab.host(name).check_output("rabbitmqctl cluster_status --formatter json"))
+        assert len(status["running_nodes"]) == len(lab.groups["brokers"]), (name, status["running_nodes"])
