@@ -83,3 +83,16 @@ def test_a_new_cookie_on_the_running_cluster_is_refused_before_any_change(lab):
         assert lab.host(name).service("rabbitmq-server").is_running, name
         status = json.loads(lab.host(name).check_output("rabbitmqctl cluster_status --formatter json"))
         assert len(status["running_nodes"]) == len(lab.groups["brokers"]), (name, status["running_nodes"])
+
+
+def test_removing_the_last_consumer_of_a_queue_is_refused(lab):
+    """worker1 is the only host bound to ``email``: removing it would leave that queue without a
+    consumer, so remove-worker.yml stops before touching any host."""
+    only_email = [w for w in lab.groups["workers"] if "email" in lab.bindings().get(w, [])]
+    assert len(only_email) == 1, only_email
+    run = run_playbook("operations/remove-worker.yml", "-e", f"fleet_remove_host={only_email[0]}")
+    assert run.returncode != 0, run.output[-3000:]
+    assert "only consumer of email" in run.output, run.output[-3000:]
+    assert "Nothing was changed" in run.output
+    assert only_email[0] not in run.recap, run.recap
+    assert "celery:email" in lab.host(only_email[0]).check_output("supervisorctl status")
