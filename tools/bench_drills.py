@@ -7,8 +7,9 @@ Each run is ``ansible-playbook playbooks/drills/<drill>.yml`` (the drill restore
 its report ``results/drill-<drill>.json`` is copied to ``results/bench-drills/<label>/<drill>-<n>.json``
 (with the freeze drill's ``-partitions.json`` beside it). A failed drill stops the benchmark with
 its exit code. Prints one row per run (sent, lost, duplicated, redelivered, first completion after
-the fault and longest gap in seconds, and for broker-freeze whether the thawed node came back
-partitioned and had to be restarted) and the medians per drill. Nothing here asserts a time:
+the fault and longest gap in seconds, for broker-freeze whether the thawed node came back
+partitioned and had to be restarted, for host-freeze-heal the seconds from thaw to a whole
+cluster) and the medians per drill. Nothing here asserts a time:
 the figures go into docs/benchmarks.md.
 """
 
@@ -51,7 +52,8 @@ def run_drill(inventory: str, drill: str) -> None:
 def keep_report(drill: str, folder: Path, run: int) -> dict:
     """Copy the drill's reports into ``folder`` as ``<drill>-<run>.json``; return the main report
     (a dict as written by fleet.drill), with ``partitioned_after_thaw`` (bool) added for
-    broker-freeze."""
+    broker-freeze and ``seconds_to_heal`` (seconds from thaw to a whole cluster) for
+    host-freeze-heal."""
     folder.mkdir(parents=True, exist_ok=True)
     report = json.loads((RESULTS / f"drill-{drill}.json").read_text())
     shutil.copy(RESULTS / f"drill-{drill}.json", folder / f"{drill}-{run}.json")
@@ -60,6 +62,10 @@ def keep_report(drill: str, folder: Path, run: int) -> dict:
         shutil.copy(partitions, folder / f"{drill}-{run}-partitions.json")
         seen = json.loads(partitions.read_text())
         report["partitioned_after_thaw"] = bool(seen.get("partitions_after_thaw")) or bool(seen.get("restarted"))
+    heal = RESULTS / f"drill-{drill}-heal.json"
+    if heal.is_file():
+        shutil.copy(heal, folder / f"{drill}-{run}-heal.json")
+        report["seconds_to_heal"] = float(json.loads(heal.read_text())["seconds_to_heal"])
     return report
 
 
@@ -72,9 +78,11 @@ def row(drill: str, run: int, report: dict) -> str:
     """One Markdown table row of a drill report."""
     thaw = report.get("partitioned_after_thaw")
     return (
-        f"| {drill} | {run} | {report['sent']} | {len(report['lost'])} | {len(report['duplicated'])} | "
-        f"{report['redelivered']} | {seconds(report.get('first_completion_after_fault'))} | "
-        f"{seconds(report.get('longest_gap'))} | {'-' if thaw is None else ('yes' if thaw else 'no')} |"
+        f"| {drill} | {run} | {report['sent']} | {len(report['lost'])} | {report['publish_errors']} | "
+        f"{len(report['duplicated'])} | {report['redelivered']} | "
+        f"{seconds(report.get('first_completion_after_fault'))} | "
+        f"{seconds(report.get('longest_gap'))} | {'-' if thaw is None else ('yes' if thaw else 'no')} | "
+        f"{seconds(report.get('seconds_to_heal'))} |"
     )
 
 
@@ -94,8 +102,11 @@ def main() -> int:
     args = parser.parse_args()
     folder = RESULTS / "bench-drills" / args.label
     print(f"{args.label}: {args.runs} runs of {', '.join(args.drills)}")
-    print("| drill | run | sent | lost | duplicated | redelivered | first (s) | gap (s) | split after thaw |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |", flush=True)
+    print(
+        "| drill | run | sent | lost | publish errors | duplicated | redelivered | first (s) | gap (s) "
+        "| split after thaw | healed after (s) |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |", flush=True)
     reports: dict[str, list[dict]] = {drill: [] for drill in args.drills}
     for run in range(1, args.runs + 1):
         for drill in args.drills:

@@ -85,6 +85,11 @@ CASES = {
         {"redis_bind_addresses": ["0.0.0.0"], "redis_requirepass": "secret"},
         "not bound to every address",
     ),
+    "redis-without-loopback": (
+        "redis",
+        {"redis_bind_addresses": ["10.0.0.5"], "redis_requirepass": "sixteen-characters"},
+        "127.0.0.1 among them",
+    ),
     "supervisor-world-writable-socket": (
         "supervisor",
         {"supervisor_socket_mode": "0777"},

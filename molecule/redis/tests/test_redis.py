@@ -38,3 +38,16 @@ def test_config_file_readable_by_redis_only(host):
     assert conf.user == "redis"
     assert conf.group == "redis"
     assert conf.mode == 0o640
+
+
+def test_password_only_in_its_own_file(host):
+    """The password lives in the included auth file (a new one is applied live, without a
+    restart); redis.conf itself holds no secret."""
+    auth = host.file("/etc/redis/redis-auth.conf")
+    assert auth.user == "redis"
+    assert auth.group == "redis"
+    assert auth.mode == 0o640
+    assert auth.content_string.strip() == f"requirepass {PASSWORD}"
+    conf = host.file("/etc/redis/redis.conf").content_string
+    assert "include /etc/redis/redis-auth.conf" in conf
+    assert PASSWORD not in conf
