@@ -6,6 +6,7 @@ the ``playbooks/drills/*.yml`` playbooks, which inject the fault meanwhile::
     python -m fleet.drill run --count 1000 --rate 50 --queue default \\
         --fault-after 200 --ready-file /run/fleet-drill/ready --report /var/tmp/drill.json
     python -m fleet.drill mark-fault --run-id RUN --at 1763750000.25
+    python -m fleet.drill http --url http://10.213.42.20:8000/tasks/ping --count 600 --rate 5
 
 It records every publish (confirmed, or the error), reads every execution back from Redis (each
 ``fleet.drill_tasks.drill_step`` appends one record), and reports: sent, confirmed, completed, lost
@@ -193,6 +194,66 @@ def publish_stream(
     return publishes
 
 
+def http_stream(post, url: str, count: int, rate: float) -> dict:
+    """POST to the producer API ``count`` times at ``rate`` requests/s and count the answers.
+
+    Runs beside a drill that touches the producer (rolling-upgrade): each request publishes a
+    real task (``POST /tasks/ping``), so an answer is what a client of the API would get. A
+    request that falls behind schedule is followed by the next at once, as in
+    :func:`publish_stream`.
+
+    Args:
+        post: ``post(url) -> int``: sends one request and returns the HTTP status; raises on a
+            connection error or timeout (counted as an error, not a status).
+        url: The API endpoint, e.g. ``http://10.213.42.20:8000/tasks/ping``.
+        count: Requests to send.
+        rate: Target request rate, requests per second.
+
+    Returns:
+        ``{"sent": int, "by_status": {status: count}, "errors": int, "non_2xx": int,
+        "error_samples": [str], "seconds": float}``; ``non_2xx`` counts errors too.
+    """
+    by_status: dict[str, int] = {}
+    errors: list[str] = []
+    started = time.monotonic()
+    for seq in range(count):
+        delay = started + seq / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        try:
+            status = post(url)
+        except Exception as exc:  # noqa: BLE001 - every failed request is counted, whatever it is
+            errors.append(describe_error(exc))
+            continue
+        by_status[str(status)] = by_status.get(str(status), 0) + 1
+    non_2xx = len(errors) + sum(n for status, n in by_status.items() if not status.startswith("2"))
+    return {
+        "sent": count,
+        "by_status": by_status,
+        "errors": len(errors),
+        "non_2xx": non_2xx,
+        "error_samples": sorted(set(errors))[:10],
+        "seconds": round(time.monotonic() - started, 2),
+    }
+
+
+def _post_json(url: str, timeout: float = 10.0) -> int:
+    """POST an empty JSON object to ``url``; return the HTTP status (4xx and 5xx included).
+
+    Raises:
+        OSError: the connection failed or timed out (``urllib.error.URLError`` is one).
+    """
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=b"{}", headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
 def read_executions(client, run_id: str) -> list[dict]:
     """Read every execution record of ``run_id`` from Redis (``client``: a redis-py client)."""
     return [json.loads(raw) for raw in client.lrange(DRILL_EXECUTIONS_KEY.format(run_id=run_id), 0, -1)]
@@ -213,7 +274,7 @@ def wait_for_executions(client, run_id: str, expected: set[int], timeout: float)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point (``run`` or ``mark-fault``); returns the exit code."""
+    """Command-line entry point (``run``, ``mark-fault`` or ``http``); returns the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="publish a stream, wait for it to drain, report")
@@ -229,7 +290,22 @@ def main(argv: list[str] | None = None) -> int:
     mark = sub.add_parser("mark-fault", help="record when the fault was injected")
     mark.add_argument("--run-id", required=True)
     mark.add_argument("--at", type=float, required=True, help="epoch seconds of the fault")
+    http = sub.add_parser("http", help="POST to the producer API at a steady rate, count the answers")
+    http.add_argument("--url", required=True, help="e.g. http://10.213.42.20:8000/tasks/ping")
+    http.add_argument("--count", type=int, default=600, help="requests to send (default 600)")
+    http.add_argument("--rate", type=float, default=5.0, help="requests per second (default 5)")
+    http.add_argument("--report", default=None, help="write the JSON report here")
     args = parser.parse_args(argv)
+
+    if args.command == "http":
+        if args.count < 1 or args.rate <= 0:
+            parser.error("--count must be 1 or more and --rate above 0")
+        answers = http_stream(_post_json, args.url, args.count, args.rate)
+        print(json.dumps(answers))
+        if args.report:
+            Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.report).write_text(json.dumps(answers, indent=2))
+        return 0 if answers["non_2xx"] == 0 else 1
 
     from fleet.celery_app import make_celery
     from fleet.settings import load_settings

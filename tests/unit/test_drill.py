@@ -1,4 +1,4 @@
-from fleet.drill import Publish, build_report
+from fleet.drill import Publish, build_report, http_stream
 
 
 def _pubs(n, confirmed=None):
@@ -61,3 +61,19 @@ def test_a_publish_error_names_the_error_it_wraps():
     except OperationalError as exc:
         assert describe_error(exc) == "OperationalError (MessageNacked)"
     assert describe_error(ValueError("bad")) == "ValueError: bad"
+
+
+def test_http_stream_counts_statuses_and_errors():
+    answers = iter([202, 202, 503, OSError("connection refused"), 202])
+
+    def post(url):
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    report = http_stream(post, "http://api/tasks/ping", count=5, rate=1000)
+    assert report["sent"] == 5
+    assert report["by_status"] == {"202": 3, "503": 1}
+    assert report["errors"] == 1
+    assert report["non_2xx"] == 2
