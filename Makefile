@@ -91,7 +91,7 @@ molecule: setup ## Role scenarios: molecule test -s <scenario> for each of MOLEC
 	if [ -n "$$failed" ]; then echo "Molecule scenarios failed:$$failed"; exit 1; fi
 
 e2e: setup ## End-to-end tests: bring the lab up once, deploy, assert from outside, tear down
-	$(BIN)/pytest -v -rs tests/e2e
+	$(BIN)/pytest -v -rs --durations=30 tests/e2e
 
 # Everything CI runs, phase after phase (stopping at the first that fails); the seconds of each
 # phase are appended to results/test-phases.txt (docs/benchmarks.md).
@@ -109,7 +109,7 @@ vagrant-up: setup ## No hypervisor: the six Vagrant machines as podman container
 	$(VAGRANT_DOCKER) up --provider=docker
 
 vagrant-test: setup ## The Vagrant flow end to end: validate, up, routing demo, halt, up, destroy
-	$(BIN)/pytest -v -rs tests/vagrant
+	$(BIN)/pytest -v -rs --durations=10 tests/vagrant
 
 vagrant-destroy: ## Remove the Vagrant machines (docker provider) and their network
 	$(VAGRANT_DOCKER) destroy -f

@@ -1,6 +1,9 @@
 """Failover drills on the shared lab: each breaks something mid-stream, restores it, and must
 lose no confirmed task. They run before test_stack.py (file order), so the stack assertions and
 the idempotence check that follow also prove that every drill restored what it broke.
+The other drills (broker-freeze, broker-partition, add-remove-broker, rotate-cookie,
+rolling-restart, rolling-upgrade, broker-host-down) run in ``make drills`` only: the suite's
+45-minute budget (docs/benchmarks.md has their figures).
 """
 
 from __future__ import annotations
@@ -62,15 +65,3 @@ def test_rotating_every_password_under_load_loses_nothing(lab):
     # The drill itself checks that each old password is refused and each new one accepted.
     after = {name: lab.secret(name) for name in before}
     assert all(before[name] != after[name] for name in before), "a secret was not rotated"
-
-
-def test_a_broker_removed_and_added_back_under_load_loses_nothing(lab):
-    _drill("add-remove-broker")
-    brokers = lab.groups["brokers"]
-    expected = sorted(f"rabbit@{b}" for b in brokers)
-    queues = json.loads(
-        lab.host(brokers[0]).check_output("rabbitmqctl list_queues -p fleet name members online --formatter json")
-    )
-    for queue in (q for q in queues if q["name"] in ("default", "email", "reports", "dead-letter")):
-        assert sorted(queue["members"]) == expected, queue
-        assert sorted(queue["online"]) == expected, queue
