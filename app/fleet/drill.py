@@ -21,6 +21,7 @@ import json
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -143,6 +144,31 @@ def build_report(
     return report
 
 
+def paced(count: int, rate: float, clock=time.monotonic, sleep=time.sleep) -> Iterator[int]:
+    """Yield ``0 .. count-1``, the ``n``-th at ``n / rate`` seconds after the first.
+
+    The schedule is fixed at the start: when the caller's work for one step overruns its slot
+    (a slow confirm, a slow answer), the next step comes at once, so a stream catches up rather
+    than stretching, and ``count`` steps take ``count / rate`` seconds unless the work itself
+    takes longer.
+
+    Args:
+        count: Steps to yield.
+        rate: Steps per second (above 0).
+        clock: Monotonic clock in seconds (a test passes a fake one).
+        sleep: Sleeps the given seconds (a test passes the fake clock's).
+
+    Yields:
+        The step's index.
+    """
+    started = clock()
+    for seq in range(count):
+        delay = started + seq / rate - clock()
+        if delay > 0:
+            sleep(delay)
+        yield seq
+
+
 def publish_stream(
     app,
     run_id: str,
@@ -155,8 +181,8 @@ def publish_stream(
 ) -> list[Publish]:
     """Publish ``count`` drill tasks at ``rate`` tasks/s, round-robin over ``queues``.
 
-    A publish that falls behind schedule (the broker was slow to confirm) is followed by the next
-    one at once, so the stream catches up rather than stretching. With publisher confirms on
+    Paced by :func:`paced`: a publish that falls behind schedule (the broker was slow to confirm)
+    is followed by the next one at once, so the stream catches up rather than stretching. With publisher confirms on
     (producer configuration), a publish returns only once a broker node has taken the message; a
     publish that still fails after Celery's retry policy is recorded with its error, not retried
     here.
@@ -176,11 +202,7 @@ def publish_stream(
     """
     task = app.tasks["fleet.drill_tasks.drill_step"]
     publishes: list[Publish] = []
-    started = time.monotonic()
-    for seq in range(count):
-        delay = started + seq / rate - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
+    for seq in paced(count, rate):
         queue = queues[seq % len(queues)]
         stamp = time.time()
         try:
@@ -198,9 +220,8 @@ def http_stream(post, url: str, count: int, rate: float) -> dict:
     """POST to the producer API ``count`` times at ``rate`` requests/s and count the answers.
 
     Runs beside a drill that touches the producer (rolling-upgrade): each request publishes a
-    real task (``POST /tasks/ping``), so an answer is what a client of the API would get. A
-    request that falls behind schedule is followed by the next at once, as in
-    :func:`publish_stream`.
+    real task (``POST /tasks/ping``), so an answer is what a client of the API would get. Paced
+    by :func:`paced`, as :func:`publish_stream` is.
 
     Args:
         post: ``post(url) -> int``: sends one request and returns the HTTP status; raises on a
@@ -216,10 +237,7 @@ def http_stream(post, url: str, count: int, rate: float) -> dict:
     by_status: dict[str, int] = {}
     errors: list[str] = []
     started = time.monotonic()
-    for seq in range(count):
-        delay = started + seq / rate - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
+    for _ in paced(count, rate):
         try:
             status = post(url)
         except Exception as exc:  # noqa: BLE001 - every failed request is counted, whatever it is

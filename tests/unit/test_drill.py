@@ -1,4 +1,4 @@
-from fleet.drill import Publish, build_report, http_stream
+from fleet.drill import Publish, build_report, http_stream, paced
 
 
 def _pubs(n, confirmed=None):
@@ -77,3 +77,36 @@ def test_http_stream_counts_statuses_and_errors():
     assert report["by_status"] == {"202": 3, "503": 1}
     assert report["errors"] == 1
     assert report["non_2xx"] == 2
+
+
+class FakeClock:
+    """A monotonic clock that moves only when slept on or told to (work that takes time)."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(round(seconds, 6))
+        self.now += seconds
+
+
+def test_paced_keeps_the_rate_from_the_start():
+    clock = FakeClock()
+    steps = list(paced(4, rate=2, clock=clock, sleep=clock.sleep))
+    assert steps == [0, 1, 2, 3]
+    assert clock.slept == [0.5, 0.5, 0.5]
+    assert clock.now == 101.5
+
+
+def test_paced_catches_up_after_a_slow_step_instead_of_stretching():
+    clock = FakeClock()
+    for seq in paced(4, rate=2, clock=clock, sleep=clock.sleep):
+        if seq == 0:
+            clock.now += 1.2  # the first step's work overran two slots
+    # Steps 1 and 2 were due at +0.5 and +1.0: both come at once; step 3 waits for +1.5.
+    assert clock.slept == [0.3]
+    assert clock.now == 101.5
