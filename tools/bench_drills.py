@@ -1,7 +1,7 @@
 """Run failover drills several times on a deployed stack and print their figures as one table.
 
 Usage: python tools/bench_drills.py [--runs 3] [--label mnesia] [--inventory inventory/lab]
-                                    [drill ...]   (default: broker-kill broker-freeze broker-partition)
+                                    [-e key=value ...] [drill ...]   (default: broker-kill broker-freeze broker-partition)
 
 Each run is ``ansible-playbook playbooks/drills/<drill>.yml`` (the drill restores what it broke);
 its report ``results/drill-<drill>.json`` is copied to ``results/bench-drills/<label>/<drill>-<n>.json``
@@ -30,8 +30,9 @@ RESULTS = ROOT / "results"
 DEFAULT_DRILLS = ("broker-kill", "broker-freeze", "broker-partition")
 
 
-def run_drill(inventory: str, drill: str) -> None:
-    """Run one drill playbook against ``inventory`` (after inventory/stack).
+def run_drill(inventory: str, drill: str, extra_vars: list[str] | None = None) -> None:
+    """Run one drill playbook against ``inventory`` (after inventory/stack), with each of
+    ``extra_vars`` (``key=value`` strings) passed as ``-e``.
 
     Raises:
         subprocess.CalledProcessError: the drill failed (lost tasks, an unhealed cluster...).
@@ -40,7 +41,8 @@ def run_drill(inventory: str, drill: str) -> None:
     log = RESULTS / f"{drill}.log"
     with log.open("w") as out:
         subprocess.run(
-            [str(BIN / "ansible-playbook"), "-i", "inventory/stack", "-i", inventory, f"playbooks/drills/{drill}.yml"],
+            [str(BIN / "ansible-playbook"), "-i", "inventory/stack", "-i", inventory, f"playbooks/drills/{drill}.yml"]
+            + [arg for extra in extra_vars or [] for arg in ("-e", extra)],
             cwd=ROOT,
             env=env,
             check=True,
@@ -99,6 +101,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--label", default="run", help="folder name under results/bench-drills/")
     parser.add_argument("--inventory", default="inventory/lab")
+    parser.add_argument(
+        "-e", "--extra-vars", action="append", default=[], help="key=value for every drill run (e.g. drill_replace_host=broker2)"
+    )
     args = parser.parse_args()
     folder = RESULTS / "bench-drills" / args.label
     print(f"{args.label}: {args.runs} runs of {', '.join(args.drills)}")
@@ -111,7 +116,7 @@ def main() -> int:
     for run in range(1, args.runs + 1):
         for drill in args.drills:
             try:
-                run_drill(args.inventory, drill)
+                run_drill(args.inventory, drill, args.extra_vars)
             except subprocess.CalledProcessError as exc:
                 print(f"{drill} run {run} failed (exit {exc.returncode}): see results/{drill}.log")
                 return exc.returncode
