@@ -1,7 +1,8 @@
 """Run failover drills several times on a deployed stack and print their figures as one table.
 
 Usage: python tools/bench_drills.py [--runs 3] [--label mnesia] [--inventory inventory/lab]
-                                    [-e key=value ...] [drill ...]   (default: broker-kill broker-freeze broker-partition)
+                                    [-e key=value ...] [drill ...]
+       (default drills: broker-kill broker-freeze broker-partition)
 
 Each run is ``ansible-playbook playbooks/drills/<drill>.yml`` (the drill restores what it broke);
 its report ``results/drill-<drill>.json`` is copied to ``results/bench-drills/<label>/<drill>-<n>.json``
@@ -102,7 +103,11 @@ def main() -> int:
     parser.add_argument("--label", default="run", help="folder name under results/bench-drills/")
     parser.add_argument("--inventory", default="inventory/lab")
     parser.add_argument(
-        "-e", "--extra-vars", action="append", default=[], help="key=value for every drill run (e.g. drill_replace_host=broker2)"
+        "-e",
+        "--extra-vars",
+        action="append",
+        default=[],
+        help="key=value for every drill run (e.g. drill_replace_host=broker2)",
     )
     args = parser.parse_args()
     folder = RESULTS / "bench-drills" / args.label
