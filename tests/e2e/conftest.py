@@ -87,6 +87,27 @@ def run_playbook(playbook: str, *extra: str, timeout: float = 1800, inventory: P
     return run
 
 
+def run_drill(name: str) -> tuple[PlaybookRun, dict]:
+    """Run ``playbooks/drills/<name>.yml`` and check what every drill must show: the playbook
+    exited 0, no confirmed task was lost, every publish was confirmed and every task completed.
+
+    Returns:
+        The playbook run and the drill's report (``results/drill-<name>.json``, as written by
+        fleet.drill).
+
+    Raises:
+        AssertionError: one of those did not hold.
+    """
+    run = run_playbook(f"drills/{name}.yml")
+    assert run.returncode == 0, run.output[-6000:]
+    report = json.loads((RESULTS / f"drill-{name}.json").read_text())
+    print(json.dumps({k: v for k, v in report.items() if k not in ("lost", "duplicated")}, indent=1))
+    assert report["lost"] == [], f"lost: {report['lost'][:20]}"
+    assert report["publish_errors"] == 0, report["errors"]
+    assert report["completed"] == report["sent"]
+    return run, report
+
+
 @dataclass
 class Lab:
     """The running lab: inventory, addresses, and the first two site.yml runs."""
