@@ -23,6 +23,30 @@ def test_configuration_is_valid_and_names_every_backend(host):
     assert conf.contains(r"^    server dead 127\.0\.0\.9:5672 check$")
     assert conf.contains("tcp-check expect binary 000a000a")
     assert conf.contains("on-marked-down shutdown-sessions")
+    # The stack's majority check: the node's own count of unreachable peers, from its metrics;
+    # a cluster of one may have none unreachable.
+    assert conf.contains("^    tcp-check connect port 15692$")
+    assert conf.contains(r"rabbitmq_unreachable_cluster_peers_count \[0-0\]")
+    assert conf.contains(r"use_backend brokers_answering if { nbsrv\(brokers\) eq 0 }")
+
+
+def _server_states(host) -> dict:
+    """Map "backend/server" -> HAProxy operational state (0 DOWN, 2 UP) from its runtime API."""
+    out = host.check_output('echo "show servers state" | socat stdio /run/haproxy/admin.sock')
+    states = {}
+    for line in out.splitlines()[2:]:
+        fields = line.split()
+        if len(fields) > 5:
+            states[f"{fields[1]}/{fields[3]}"] = int(fields[5])
+    return states
+
+
+def test_live_node_passes_the_majority_check_and_the_dead_one_fails(host):
+    # The check reads the live node's /metrics to its end (tune.bufsize): were the count not
+    # found, the live node would be DOWN too and clients would only reach it via the fallback.
+    states = _server_states(host)
+    assert states["brokers/live"] == 2, states
+    assert states["brokers/dead"] == 0, states
 
 
 def test_amqp_client_reaches_a_live_broker_through_the_proxy(host):
