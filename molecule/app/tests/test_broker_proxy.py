@@ -26,7 +26,7 @@ def test_configuration_is_valid_and_names_every_backend(host):
     # The stack's majority check: the node's own count of unreachable peers, from its metrics;
     # a cluster of one fails it with any peer unreachable.
     assert conf.contains("^    tcp-check connect port 15692$")
-    assert conf.contains(r"tcp-check expect ! rstring .*_peers_count \(\[1-9\]\|\[0-9\]\[0-9\]\+\)")
+    assert "rstring '\\nrabbitmq_unreachable_cluster_peers_count ([1-9]|[0-9][0-9]+)\\n'" in conf.content_string
     assert conf.contains("use_backend brokers_answering if")
 
 
