@@ -32,6 +32,15 @@ def test_config_values(host):
     assert status["cluster_name"] == "fleet"
 
 
+def test_quorum_membership_reconciliation_running_with_target_five(host):
+    """The node runs with the settings rabbitmq.conf gives it (RabbitMQ 4.0 on this scenario)."""
+    got = host.check_output(
+        "rabbitmqctl --quiet eval '{application:get_env(rabbit, quorum_membership_reconciliation_enabled),"
+        " application:get_env(rabbit, quorum_membership_reconciliation_target_group_size)}.'"
+    )
+    assert got.replace(" ", "") == "{{ok,true},{ok,5}}"
+
+
 def test_guest_absent_and_only_managed_users(host):
     users = {u["user"]: u["tags"] for u in rabbitmqctl_json(host, "list_users")}
     assert "guest" not in users
