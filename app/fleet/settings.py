@@ -33,6 +33,10 @@ class Settings:
         sentry_dsn: Sentry DSN to report errors to; empty (the default) sends nothing anywhere.
         drills: load the drill and poison tasks (:mod:`fleet.drill_tasks`); off by default, on
             where failover drills run (the lab).
+        api_max_body_bytes: Largest request body the producer API reads, bytes (default 1 MiB);
+            a larger one is answered 413 before it is read.
+        api_max_json_depth: Deepest nesting of arrays and objects the API accepts in a body
+            (default 32); a deeper one is answered 400 before it is parsed.
         extra: Any other keys of the file's ``[celery]`` table, passed to Celery unchanged.
     """
 
@@ -42,6 +46,8 @@ class Settings:
     broker_heartbeat: int = 10
     sentry_dsn: str = ""
     drills: bool = False
+    api_max_body_bytes: int = 1024 * 1024
+    api_max_json_depth: int = 32
     extra: dict = field(default_factory=dict)
 
 
@@ -79,6 +85,8 @@ def load_settings(path: str | None = None, environ: dict[str, str] | None = None
     heartbeat = env.get("FLEET_BROKER_HEARTBEAT", data.get("broker_heartbeat", 10))
     sentry_dsn = env.get("FLEET_SENTRY_DSN", data.get("sentry_dsn", ""))
     drills = data.get("drills", False)
+    api_max_body_bytes = data.get("api_max_body_bytes", Settings.api_max_body_bytes)
+    api_max_json_depth = data.get("api_max_json_depth", Settings.api_max_json_depth)
 
     if not isinstance(broker_urls, list) or not broker_urls:
         raise SettingsError(f"broker_urls must be a non-empty list (file {file_path})")
@@ -92,6 +100,9 @@ def load_settings(path: str | None = None, environ: dict[str, str] | None = None
         raise SettingsError("sentry_dsn must be empty or an http(s):// DSN")
     if not isinstance(drills, bool):
         raise SettingsError(f"drills must be true or false, not {drills!r}")
+    for key, value in (("api_max_body_bytes", api_max_body_bytes), ("api_max_json_depth", api_max_json_depth)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise SettingsError(f"{key} must be a whole number of at least 1, not {value!r}")
     try:
         heartbeat = int(heartbeat)
     except (TypeError, ValueError) as exc:
@@ -104,5 +115,7 @@ def load_settings(path: str | None = None, environ: dict[str, str] | None = None
         broker_heartbeat=heartbeat,
         sentry_dsn=sentry_dsn,
         drills=drills,
+        api_max_body_bytes=api_max_body_bytes,
+        api_max_json_depth=api_max_json_depth,
         extra=dict(data.get("celery", {})),
     )

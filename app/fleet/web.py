@@ -14,6 +14,12 @@ Routes:
         ``{"task_id", "state", "error"}`` on failure, ``{"task_id", "state"}`` otherwise.
     ``GET /healthz`` -> 200 when the broker and the result backend answer, else 503; the body
         says which one failed.
+    ``GET /openapi.json`` -> the API's contract (:mod:`fleet.openapi`), every status listed.
+
+Every error is answered in JSON, ``{"error": reason}``, whatever raised it: unknown routes (404),
+methods (405), a body above ``api_max_body_bytes`` (413, before it is read), a body nested deeper
+than ``api_max_json_depth`` (400, before it is parsed), and anything unforeseen (500, logged with
+its traceback).
 
 Every response carries ``X-Request-ID``: the request's header when it is a plausible id, else a
 new one. The id travels in the headers of each task the request publishes and appears in the
@@ -25,7 +31,9 @@ Served by Gunicorn: ``gunicorn 'fleet.web:create_app()'``.
 from __future__ import annotations
 
 import inspect
+import json
 import logging
+import re
 import sys
 import uuid
 
@@ -33,8 +41,9 @@ from celery import Celery
 from celery.result import GroupResult
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 from kombu.exceptions import OperationalError
+from werkzeug.exceptions import HTTPException
 
-from fleet import correlation
+from fleet import correlation, openapi
 from fleet.canvas import CanvasError, build, step_signature
 from fleet.celery_app import celery_init_app
 from fleet.celeryconfig import TASK_ROUTES
@@ -98,6 +107,47 @@ def _error(status: int, reason: str):
     return jsonify({"error": reason}), status
 
 
+#: A JSON string literal (escapes included), removed before nesting is counted.
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+def json_depth(data: bytes) -> int:
+    """How deeply arrays and objects nest in a JSON text, without parsing it.
+
+    Args:
+        data: The text as bytes (UTF-8), valid JSON or not.
+
+    Returns:
+        The greatest number of ``[``/``{`` open at once outside string literals (0 for a scalar).
+        Linear in ``len(data)``: it runs before the parser, which recurses once per level and
+        would otherwise meet a 100,000-deep body with a ``RecursionError``.
+    """
+    brackets = _JSON_STRING.sub(b"", data).translate(None, delete=bytes(c for c in range(256) if c not in b"[]{}"))
+    depth = deepest = 0
+    for char in brackets:
+        depth += 1 if char in b"[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _json_body() -> tuple[object, tuple | None]:
+    """The request's JSON body (``{}`` when empty), or ``(None, error response)``.
+
+    The body's size was checked by Flask (``MAX_CONTENT_LENGTH``, 413 above it); its nesting is
+    checked here against ``api_max_json_depth`` before the parser sees it.
+    """
+    data = request.get_data(cache=True)
+    if not data:
+        return {}, None
+    limit = current_app.config["FLEET_MAX_JSON_DEPTH"]
+    if json_depth(data) > limit:
+        return None, _error(400, f"body nests arrays and objects deeper than {limit} levels")
+    try:
+        return json.loads(data), None
+    except (ValueError, RecursionError):
+        return None, _error(400, "body is not valid JSON")
+
+
 #: The API's routes and its request-id hooks; :func:`create_app` registers them.
 api = Blueprint("api", __name__)
 
@@ -134,9 +184,9 @@ def submit(name: str):
     """``POST /tasks/<name>``: publish one task (see the module docstring for the body and answers)."""
     if name not in API_TASKS:
         return _error(404, f"unknown task {name!r}; known: {sorted(API_TASKS)}")
-    body = request.get_json(silent=True) if request.data else {}
-    if body is None:
-        return _error(400, "body is not valid JSON")
+    body, refusal = _json_body()
+    if refusal:
+        return refusal
     if not isinstance(body, dict):
         return _error(400, "body must be a JSON object")
     unknown = set(body) - {"args", "kwargs", "link", "link_error"}
@@ -175,9 +225,9 @@ def submit(name: str):
 @api.post("/canvas/<kind>")
 def submit_canvas(kind: str):
     """``POST /canvas/<kind>``: publish a chain, group, chord, map, starmap or chunks."""
-    body = request.get_json(silent=True) if request.data else {}
-    if body is None:
-        return _error(400, "body is not valid JSON")
+    body, refusal = _json_body()
+    if refusal:
+        return refusal
     try:
         signature = build(_celery(), API_TASKS, kind, body)
     except CanvasError as exc:
@@ -224,6 +274,12 @@ def status(task_id: str):
     return jsonify(body)
 
 
+@api.get("/openapi.json")
+def openapi_document():
+    """``GET /openapi.json``: the OpenAPI 3.0 document of this API (:func:`fleet.openapi.document`)."""
+    return jsonify(openapi.document(sorted(API_TASKS)))
+
+
 @api.get("/healthz")
 def healthz():
     """``GET /healthz``: 200 when the broker and the result backend answer, else 503 naming the one down."""
@@ -243,6 +299,23 @@ def healthz():
     return jsonify({"status": "ok" if healthy else "degraded", **checks}), 200 if healthy else 503
 
 
+@api.app_errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    """Any HTTP error Flask or Werkzeug raises (404 route, 405 method, 413 body...) as JSON."""
+    response = jsonify({"error": f"{exc.name}: {exc.description}"})
+    response.status_code = exc.code or 500
+    if exc.code == 405 and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
+
+
+@api.app_errorhandler(Exception)
+def _unforeseen_error(exc: Exception):
+    """Anything else: logged with its traceback, answered 500 in JSON without the details."""
+    log.exception("unhandled error: %s", exc)
+    return _error(500, "internal error; the producer's log has the details (X-Request-ID)")
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     """Flask app factory: the Celery app, error reporting, logging, and the :data:`api` routes.
 
@@ -256,9 +329,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         fleet.settings.SettingsError: the configuration is incomplete (raised at start-up, so
             Gunicorn refuses to boot rather than serving errors).
     """
-    app = Flask("fleet")
+    app = Flask("fleet", static_folder=None)  # no static files: every route is the API
     settings = settings or load_settings()
     init_error_reporting(settings, "producer")
+    app.config["MAX_CONTENT_LENGTH"] = settings.api_max_body_bytes
+    app.config["FLEET_MAX_JSON_DEPTH"] = settings.api_max_json_depth
     celery_init_app(app, settings)
     _setup_logging()
     app.register_blueprint(api)

@@ -38,6 +38,8 @@ def test_environment_overrides_file(tmp_path):
         ('broker_urls = ["amqp://h//"]\nresult_backend = "redis://x"\nrole = "boss"', "role"),
         ('broker_urls = ["amqp://h//"]\nresult_backend = "redis://x"\nbroker_heartbeat = "soon"', "heartbeat"),
         ("broker_urls = [", "TOML"),
+        ('broker_urls = ["amqp://h//"]\nresult_backend = "redis://x"\napi_max_body_bytes = 0', "api_max_body_bytes"),
+        ('broker_urls = ["amqp://h//"]\nresult_backend = "redis://x"\napi_max_json_depth = "x"', "json_depth"),
     ],
 )
 def test_bad_settings_are_refused(tmp_path, text, message):

@@ -1,7 +1,7 @@
 import json
 
 import pytest
-from fleet.web import API_TASKS
+from fleet.web import API_TASKS, json_depth
 
 
 def test_submit_returns_202_with_task_id_and_queue(client):
@@ -71,3 +71,45 @@ def test_every_api_task_is_registered(client):
     celery = client.application.extensions["celery"]
     for name in API_TASKS.values():
         assert name in celery.tasks
+
+
+def test_a_body_above_the_limit_is_413_in_json(client):
+    resp = client.post("/tasks/ping", data=b"[" + b" " * (2 * 1024 * 1024) + b"]", content_type="application/json")
+    assert resp.status_code == 413
+    assert resp.is_json
+    assert "Too Large" in resp.get_json()["error"]
+
+
+def test_a_body_nested_100000_deep_is_400_in_json_not_500(client):
+    resp = client.post("/tasks/ping", data=b"[" * 100_000 + b"]" * 100_000, content_type="application/json")
+    assert resp.status_code == 400
+    assert "deeper than 32 levels" in resp.get_json()["error"]
+
+
+def test_nesting_inside_strings_is_not_counted(client):
+    resp = client.post("/tasks/send_email", json={"args": ["[" * 1000 + "{" * 1000], "kwargs": {"subject": '\\"[[['}})
+    assert resp.status_code == 202
+    assert json_depth(json.dumps({"a": "[[[[{{{{" * 40, "b": [[1]]}).encode()) == 3
+
+
+@pytest.mark.parametrize(
+    "method, path, status",
+    [("get", "/no/such/route", 404), ("delete", "/tasks/ping", 405), ("put", "/healthz", 405)],
+)
+def test_unknown_routes_and_methods_answer_in_json(client, method, path, status):
+    resp = getattr(client, method)(path)
+    assert resp.status_code == status
+    assert resp.is_json
+    assert resp.get_json()["error"]
+
+
+def test_an_unforeseen_error_is_500_in_json_without_details(client, monkeypatch):
+    monkeypatch.setattr("fleet.web._describe", lambda result: 1 / 0)
+    resp = client.get("/tasks/00000000-0000-0000-0000-000000000000")
+    # _describe's failures are the backend's 503; an error in the route's own code is a 500.
+    assert resp.status_code == 503
+    monkeypatch.setattr("fleet.web._is_uuid", lambda value: 1 / 0)
+    resp = client.get("/tasks/00000000-0000-0000-0000-000000000000")
+    assert resp.status_code == 500
+    assert resp.is_json
+    assert "ZeroDivision" not in resp.get_json()["error"]
