@@ -51,6 +51,11 @@ CASES = {
         "pause_minority cannot work with exactly 2 nodes",
     ),
     "rabbitmq-short-cookie": ("rabbitmq", {"rabbitmq_erlang_cookie": "short"}, "(got 5)"),
+    "rabbitmq-no-quorum-members": (
+        "rabbitmq",
+        {"rabbitmq_erlang_cookie": "C" * 32, "rabbitmq_quorum_target_group_size": 0},
+        "rabbitmq_quorum_target_group_size must be 1 or more (got 0)",
+    ),
     "rabbitmq-erlang-pin-disagrees": (
         "rabbitmq",
         {
@@ -104,6 +109,11 @@ CASES = {
         "fleet_app",
         {**APP, "fleet_app_role": "admin"},
         "value of fleet_app_role must be one of",
+    ),
+    "fleet_app-api-limit-zero": (
+        "fleet_app",
+        {**APP, "fleet_app_api_max_body_bytes": 0},
+        "fleet_app_api_max_body_bytes (0) and fleet_app_api_max_json_depth (32) must be 1 or more",
     ),
     "fleet_app-missing-password": (
         "fleet_app",
