@@ -5,7 +5,8 @@ Run by ``playbooks/demo-routing.yml`` and by the end-to-end tests::
     python -m fleet.demo --api http://10.213.42.20:8000 \\
         --bindings '{"worker1": ["default", "email"], "worker2": ["default", "reports"]}'
 
-It prints a table *queue -> hosts that ran its tasks* and exits 1 when any task ran on a host
+It calls the API as the client whose token is in ``$FLEET_API_TOKEN``. It prints a table
+*queue -> hosts that ran its tasks* and exits 1 when any task ran on a host
 not bound to its queue, was delivered from another queue, or did not finish in time.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import urllib.error
@@ -33,8 +35,27 @@ class ApiError(RuntimeError):
     """The producer API answered with an unexpected status or could not be reached."""
 
 
+#: Environment variable a client of the API reads its token from (never a command-line argument,
+#: which ``ps`` and ``ansible-playbook -v`` would show).
+TOKEN_ENV = "FLEET_API_TOKEN"
+
+
+def auth_headers(token: str | None = None) -> dict[str, str]:
+    """``{"Authorization": "Bearer <token>"}``, the token from ``$FLEET_API_TOKEN`` when None.
+
+    Returns ``{}`` when there is no token (the API then answers 401 on protected routes).
+    """
+    token = os.environ.get(TOKEN_ENV, "") if token is None else token
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 def api_call(
-    url: str, method: str = "GET", body: dict | None = None, timeout: float = 10.0, headers: dict | None = None
+    url: str,
+    method: str = "GET",
+    body: dict | None = None,
+    timeout: float = 10.0,
+    headers: dict | None = None,
+    token: str | None = None,
 ) -> tuple[int, dict]:
     """Make one JSON request to the producer API.
 
@@ -44,6 +65,7 @@ def api_call(
         body: JSON body to send, or None.
         timeout: Socket timeout in seconds.
         headers: Extra request headers (for instance ``X-Request-ID``).
+        token: The client's API token; ``$FLEET_API_TOKEN`` when None, none at all when ``""``.
 
     Returns:
         ``(status, decoded JSON body)``; 4xx/5xx answers are returned, not raised.
@@ -53,7 +75,10 @@ def api_call(
     """
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})}
+        url,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json", **auth_headers(token), **(headers or {})},
     )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:

@@ -256,7 +256,7 @@ def http_stream(post, url: str, count: int, rate: float) -> dict:
 
 
 def _post_json(url: str, timeout: float = 10.0) -> int:
-    """POST an empty JSON object to ``url``; return the HTTP status (4xx and 5xx included).
+    """POST an empty JSON object to ``url`` with ``$FLEET_API_TOKEN``; return the HTTP status (4xx and 5xx included).
 
     Raises:
         OSError: the connection failed or timed out (``urllib.error.URLError`` is one).
@@ -264,7 +264,10 @@ def _post_json(url: str, timeout: float = 10.0) -> int:
     import urllib.error
     import urllib.request
 
-    request = urllib.request.Request(url, data=b"{}", headers={"Content-Type": "application/json"}, method="POST")
+    from fleet.demo import auth_headers
+
+    headers = {"Content-Type": "application/json", **auth_headers()}
+    request = urllib.request.Request(url, data=b"{}", headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status

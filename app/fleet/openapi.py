@@ -22,6 +22,7 @@ def _answer(description: str, schema: dict | None = None) -> dict:
 def _errors(*statuses: int) -> dict:
     """The error responses of a route, by status."""
     reasons = {
+        401: "no valid token: send Authorization: Bearer <token>",
         400: "malformed request: bad JSON, nesting too deep, wrong types or arguments",
         404: "unknown task, canvas kind or group",
         405: "method not allowed on this route",
@@ -120,7 +121,7 @@ def document(task_names: list[str]) -> dict:
                             }
                         },
                     },
-                    "responses": {"202": _answer("published", accepted), **_errors(400, 404, 413, 503)},
+                    "responses": {"202": _answer("published", accepted), **_errors(400, 401, 404, 413, 503)},
                 },
                 "get": {
                     "summary": "A task's state, with its result or error",
@@ -133,7 +134,7 @@ def document(task_names: list[str]) -> dict:
                             "schema": uuid_param,
                         }
                     ],
-                    "responses": {"200": _answer("the task's state", state), **_errors(400, 503)},
+                    "responses": {"200": _answer("the task's state", state), **_errors(400, 401, 503)},
                 },
             },
             "/canvas/{kind}": {
@@ -151,7 +152,7 @@ def document(task_names: list[str]) -> dict:
                         "required": False,
                         "content": {"application/json": {"schema": {"type": "object"}}},
                     },
-                    "responses": {"202": _answer("published", canvas_accepted), **_errors(400, 404, 413, 503)},
+                    "responses": {"202": _answer("published", canvas_accepted), **_errors(400, 401, 404, 413, 503)},
                 },
             },
             "/groups/{group_id}": {
@@ -172,13 +173,14 @@ def document(task_names: list[str]) -> dict:
                                 "required": ["group_id", "total", "completed", "results"],
                             },
                         ),
-                        **_errors(400, 404, 503),
+                        **_errors(400, 401, 404, 503),
                     },
                 },
             },
             "/healthz": {
                 "get": {
                     "summary": "Whether the broker and the result backend answer",
+                    "security": [],
                     "responses": {
                         "200": _answer("both answer", {"type": "object", "required": ["status"]}),
                         "503": _answer("one is down; the body names it", {"type": "object", "required": ["status"]}),
@@ -188,17 +190,21 @@ def document(task_names: list[str]) -> dict:
             "/openapi.json": {
                 "get": {
                     "summary": "This document",
+                    "security": [],
                     "responses": {"200": _answer("the OpenAPI document", {"type": "object"})},
                 },
             },
         },
+        # Every route needs a client's token but the two that say "security": [].
+        "security": [{"token": []}],
         "components": {
+            "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
             "schemas": {
                 "Error": {
                     "type": "object",
                     "properties": {"error": {"type": "string"}},
                     "required": ["error"],
                 }
-            }
+            },
         },
     }

@@ -8,11 +8,14 @@ elsewhere without a file. No address or secret lives in this package.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_CONFIG_FILE = "/etc/fleet/fleet.toml"
+#: How an API token is stored: its SHA-256 digest (fleet.web.token_digest).
+_TOKEN_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 class SettingsError(ValueError):
@@ -37,6 +40,9 @@ class Settings:
             a larger one is answered 413 before it is read.
         api_max_json_depth: Deepest nesting of arrays and objects the API accepts in a body
             (default 32); a deeper one is answered 400 before it is parsed.
+        api_tokens: Client name -> SHA-256 digest of its API token, ``"sha256:<64 hex>"``
+            (:func:`fleet.web.token_digest`), from the file's ``[api_tokens]`` table. The producer
+            refuses to start without one; workers ignore it.
         extra: Any other keys of the file's ``[celery]`` table, passed to Celery unchanged.
     """
 
@@ -48,6 +54,7 @@ class Settings:
     drills: bool = False
     api_max_body_bytes: int = 1024 * 1024
     api_max_json_depth: int = 32
+    api_tokens: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
 
 
@@ -87,6 +94,7 @@ def load_settings(path: str | None = None, environ: dict[str, str] | None = None
     drills = data.get("drills", False)
     api_max_body_bytes = data.get("api_max_body_bytes", Settings.api_max_body_bytes)
     api_max_json_depth = data.get("api_max_json_depth", Settings.api_max_json_depth)
+    api_tokens = data.get("api_tokens", {})
 
     if not isinstance(broker_urls, list) or not broker_urls:
         raise SettingsError(f"broker_urls must be a non-empty list (file {file_path})")
@@ -103,6 +111,10 @@ def load_settings(path: str | None = None, environ: dict[str, str] | None = None
     for key, value in (("api_max_body_bytes", api_max_body_bytes), ("api_max_json_depth", api_max_json_depth)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise SettingsError(f"{key} must be a whole number of at least 1, not {value!r}")
+    if not isinstance(api_tokens, dict) or not all(
+        isinstance(v, str) and _TOKEN_DIGEST.fullmatch(v) for v in api_tokens.values()
+    ):
+        raise SettingsError('api_tokens must map each client name to "sha256:<64 hex digits>"')
     try:
         heartbeat = int(heartbeat)
     except (TypeError, ValueError) as exc:
@@ -117,5 +129,6 @@ def load_settings(path: str | None = None, environ: dict[str, str] | None = None
         drills=drills,
         api_max_body_bytes=api_max_body_bytes,
         api_max_json_depth=api_max_json_depth,
+        api_tokens=dict(api_tokens),
         extra=dict(data.get("celery", {})),
     )

@@ -16,6 +16,10 @@ Routes:
         says which one failed.
     ``GET /openapi.json`` -> the API's contract (:mod:`fleet.openapi`), every status listed.
 
+Every route but ``/healthz`` and ``/openapi.json`` needs ``Authorization: Bearer <token>``, a token
+whose SHA-256 digest is one of ``api_tokens`` (one per client, :mod:`fleet.settings`); without
+one the answer is 401 JSON with ``WWW-Authenticate: Bearer``. The client's name is logged.
+
 Every error is answered in JSON, ``{"error": reason}``, whatever raised it: unknown routes (404),
 methods (405), a body above ``api_max_body_bytes`` (413, before it is read), a body nested deeper
 than ``api_max_json_depth`` (400, before it is parsed), and anything unforeseen (500, logged with
@@ -30,6 +34,8 @@ Served by Gunicorn: ``gunicorn 'fleet.web:create_app()'``.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import inspect
 import json
 import logging
@@ -48,7 +54,7 @@ from fleet.canvas import CanvasError, build, step_signature
 from fleet.celery_app import celery_init_app
 from fleet.celeryconfig import TASK_ROUTES
 from fleet.errors import init_error_reporting
-from fleet.settings import Settings, load_settings
+from fleet.settings import Settings, SettingsError, load_settings
 
 #: Public name in the API -> registered Celery task name.
 API_TASKS: dict[str, str] = {
@@ -164,6 +170,50 @@ def _bind_request_id():
     g.request_id_token = correlation.bind(g.request_id)
 
 
+#: Endpoints any caller may read: load balancers and supervisors probe ``/healthz``, and a client
+#: reads the contract to learn how to authenticate.
+OPEN_ENDPOINTS = frozenset({"api.healthz", "api.openapi_document"})
+
+
+def token_digest(token: str) -> str:
+    """The form a token is stored in: ``"sha256:<64 hex digits>"`` of its UTF-8 bytes.
+
+    The kit's tokens are 40 random letters and digits (about 238 bits), so an unsalted digest
+    cannot be reversed by search; ``fleet.toml`` therefore never holds a usable token.
+    """
+    return "sha256:" + hashlib.sha256(token.encode()).hexdigest()
+
+
+def _client_of(authorization: str | None, tokens: dict[str, str]) -> str | None:
+    """The client name whose token ``authorization`` (``"Bearer <token>"``) carries, else None.
+
+    Every stored digest is compared in constant time, so the answer's timing does not tell which
+    client's digest a guess came close to.
+    """
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    digest = token_digest(token.strip())
+    found = None
+    for client, stored in tokens.items():
+        if hmac.compare_digest(digest, stored):
+            found = client
+    return found
+
+
+@api.before_app_request
+def _authenticate():
+    """Refuse, with 401 JSON, a request to a protected route that carries no known token."""
+    if request.endpoint in OPEN_ENDPOINTS:
+        return None
+    g.api_client = _client_of(request.headers.get("Authorization"), current_app.config["FLEET_API_TOKENS"])
+    if g.api_client is None:
+        response, status = _error(401, "a valid token is required: Authorization: Bearer <token>")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="fleet"'
+        return response, status
+    return None
+
+
 @api.after_app_request
 def _echo_request_id(response):
     """Answer with the request's id in ``X-Request-ID``."""
@@ -218,7 +268,7 @@ def submit(name: str):
     except OperationalError as exc:
         return _error(503, f"no broker accepted the task: {exc}")
     queue = TASK_ROUTES.get(API_TASKS[name], {}).get("queue", "default")
-    log.info("published %s as task %s to queue %s", API_TASKS[name], result.id, queue)
+    log.info("published %s as task %s to queue %s for %s", API_TASKS[name], result.id, queue, g.api_client)
     return jsonify({"task_id": result.id, "queue": queue, "request_id": g.request_id}), 202
 
 
@@ -242,7 +292,7 @@ def submit_canvas(kind: str):
         reply.update(group_id=result.id, task_ids=[r.id for r in result.results])
     else:
         reply["task_id"] = result.id
-    log.info("published canvas %s as %s", kind, reply.get("group_id") or reply.get("task_id"))
+    log.info("published canvas %s as %s for %s", kind, reply.get("group_id") or reply.get("task_id"), g.api_client)
     return jsonify(reply), 202
 
 
@@ -326,11 +376,15 @@ def create_app(settings: Settings | None = None) -> Flask:
         The Flask app, with the Celery app in ``app.extensions["celery"]``.
 
     Raises:
-        fleet.settings.SettingsError: the configuration is incomplete (raised at start-up, so
-            Gunicorn refuses to boot rather than serving errors).
+        fleet.settings.SettingsError: the configuration is incomplete, or holds no API token
+            (raised at start-up, so Gunicorn refuses to boot rather than serving errors or
+            refusing every client).
     """
     app = Flask("fleet", static_folder=None)  # no static files: every route is the API
     settings = settings or load_settings()
+    if not settings.api_tokens:
+        raise SettingsError("api_tokens is empty: the producer API would refuse every client")
+    app.config["FLEET_API_TOKENS"] = dict(settings.api_tokens)
     init_error_reporting(settings, "producer")
     app.config["MAX_CONTENT_LENGTH"] = settings.api_max_body_bytes
     app.config["FLEET_MAX_JSON_DEPTH"] = settings.api_max_json_depth

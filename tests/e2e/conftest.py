@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import testinfra
 import yaml
+from fleet.demo import TOKEN_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "inventory" / "stack"
@@ -182,7 +183,11 @@ def lab():
         deploy = run_playbook("site.yml")
         assert deploy.returncode == 0, f"site.yml failed:\n{deploy.output[-6000:]}"
         hosts, groups = _inventory()
-        yield Lab(hosts=hosts, groups=groups, ssh_config=ROOT / ".lab" / "ssh_config", first_deploy=deploy)
+        lab = Lab(hosts=hosts, groups=groups, ssh_config=ROOT / ".lab" / "ssh_config", first_deploy=deploy)
+        # The tests call the API as its `operator` client (fleet.demo.api_call reads the token).
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv(TOKEN_ENV, lab.secret("api_token_operator"))
+            yield lab
     finally:
         if not keep:
             down = run_playbook("lab/destroy.yml")

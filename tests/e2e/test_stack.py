@@ -7,6 +7,7 @@ site.yml and must find nothing to change.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import secrets
 import subprocess
@@ -16,7 +17,7 @@ import urllib.request
 import pytest
 import yaml
 from fleet.celeryconfig import QUEUES
-from fleet.demo import api_call, run_routing_demo
+from fleet.demo import api_call, auth_headers, run_routing_demo
 
 from tests.static.ansible_vars import generated_secrets
 
@@ -115,6 +116,26 @@ def test_redis_needs_a_password_and_listens_on_private_addresses_only(lab):
     assert sorted(s.split("://")[1].rsplit(":", 1)[0] for s in sockets) == sorted([address, "127.0.0.1"])
 
 
+#: The one service that listens on every address: sshd, which Ansible and operators reach hosts by.
+WILDCARD_ALLOWED_PORTS = {22}
+
+
+def test_every_listening_socket_is_on_loopback_or_the_hosts_private_address(lab):
+    """Least exposure: no stack service (AMQP, management, Prometheus, the Erlang distribution,
+    epmd, Redis, the API, Flower, HAProxy) listens on a wildcard or another host's address."""
+    stray = {}
+    for name, address in lab.hosts.items():
+        for socket in lab.host(name).socket.get_listening_sockets():
+            scheme, _, where = socket.partition("://")
+            if scheme not in ("tcp", "udp"):
+                continue
+            bound, _, port = where.rpartition(":")
+            if bound in ("127.0.0.1", "::1", address) or int(port) in WILDCARD_ALLOWED_PORTS:
+                continue
+            stray.setdefault(name, []).append(socket)
+    assert stray == {}, f"listening beyond loopback and the private address: {stray}"
+
+
 def test_producer_is_healthy(lab):
     status, body = api_call(f"{_api(lab)}/healthz")
     assert status == 200, body
@@ -154,10 +175,43 @@ def test_api_rejects_bad_input_with_a_json_reason(lab, method, path, body, statu
     assert reason in payload["error"]
 
 
+@pytest.mark.parametrize(
+    "token, body, status, reason",
+    [
+        ("", {}, 401, "token"),
+        ("not-the-token", {}, 401, "token"),
+        (None, {"args": [json.loads("[" * 100 + "]" * 100)]}, 400, "deeper than 32 levels"),
+    ],
+)
+def test_the_deployed_api_refuses_without_a_token_and_too_deep(lab, token, body, status, reason):
+    got, payload = api_call(f"{_api(lab)}/tasks/ping", "POST", body, token=token)
+    assert got == status, payload
+    assert reason in payload["error"]
+
+
+def test_the_deployed_api_refuses_a_2_mib_body_before_reading_it(lab):
+    """413 on the length the request announces: the producer answers after the first KiB and
+    never reads the rest (a client sending it all would meet a closed connection)."""
+    connection = http.client.HTTPConnection(lab.hosts[lab.groups["producers"][0]], 8000, timeout=15)
+    try:
+        connection.putrequest("POST", "/tasks/ping")
+        for name, value in {
+            "Content-Type": "application/json",
+            "Content-Length": str(2 * 1024 * 1024),
+            **auth_headers(),
+        }.items():
+            connection.putheader(name, value)
+        connection.endheaders(b'{"args": ["' + b"x" * 1024)
+        response = connection.getresponse()
+        assert response.status == 413
+        assert "Too Large" in json.loads(response.read())["error"]
+    finally:
+        connection.close()
+
+
 def test_api_rejects_malformed_json(lab):
-    req = urllib.request.Request(
-        f"{_api(lab)}/tasks/ping", data=b"{oops", method="POST", headers={"Content-Type": "application/json"}
-    )
+    headers = {"Content-Type": "application/json", **auth_headers()}
+    req = urllib.request.Request(f"{_api(lab)}/tasks/ping", data=b"{oops", method="POST", headers=headers)
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(req, timeout=10)
     assert err.value.code == 400
@@ -233,6 +287,7 @@ def test_the_deployed_api_answers_every_generated_request_as_documented_never_5x
     task's own signature), so that one check is left out, as in tests/unit/test_openapi.py."""
     run = subprocess.run(
         [str(BIN / "st"), "run", f"{_api(lab)}/openapi.json", "--exclude-checks", "positive_data_acceptance",
+         "--header", f"Authorization: Bearer {lab.secret('api_token_operator')}",
          "--max-examples", "25", "--request-timeout", "30", "--no-color"],
         capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip

@@ -40,6 +40,8 @@ def test_environment_overrides_file(tmp_path):
         ("broker_urls = [", "TOML"),
         ('broker_urls = ["amqp://h//"]\nresult_backend = "redis://x"\napi_max_body_bytes = 0', "api_max_body_bytes"),
         ('broker_urls = ["amqp://h//"]\nresult_backend = "redis://x"\napi_max_json_depth = "x"', "json_depth"),
+        ('broker_urls = ["amqp://h//"]\nresult_backend = "redis://x"\n[api_tokens]\nops = "plain-token"', "api_tokens"),
+        ('broker_urls = ["amqp://h//"]\nresult_backend = "redis://x"\napi_tokens = "sha256:00"', "api_tokens"),
     ],
 )
 def test_bad_settings_are_refused(tmp_path, text, message):
@@ -97,3 +99,10 @@ def test_workers_load_the_drill_tasks_only_where_drills_are_on(tmp_path):
     assert make_celery(load_settings(str(f), environ={})).conf.imports == ("fleet.tasks",)
     f.write_text("drills = true\n" + GOOD)
     assert make_celery(load_settings(str(f), environ={})).conf.imports == ("fleet.tasks", "fleet.drill_tasks")
+
+
+def test_api_tokens_are_read_as_digests(tmp_path):
+    digest = "sha256:" + "0" * 64
+    f = tmp_path / "fleet.toml"
+    f.write_text(f'broker_urls = ["amqp://h//"]\nresult_backend = "redis://x"\n[api_tokens]\nops = "{digest}"\n')
+    assert load_settings(str(f), environ={}).api_tokens == {"ops": digest}

@@ -1,7 +1,10 @@
 import json
 
 import pytest
-from fleet.web import API_TASKS, json_depth
+from fleet.settings import Settings, SettingsError
+from fleet.web import API_TASKS, create_app, json_depth, token_digest
+
+from .conftest import TOKENS
 
 
 def test_submit_returns_202_with_task_id_and_queue(client):
@@ -113,3 +116,46 @@ def test_an_unforeseen_error_is_500_in_json_without_details(client, monkeypatch)
     assert resp.status_code == 500
     assert resp.is_json
     assert "ZeroDivision" not in resp.get_json()["error"]
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer wrong-token", "Bearer ", "Basic dW5pdC10ZXN0cy10b2tlbg==", "unit-tests-token", TOKENS["unit-tests"]],
+)
+@pytest.mark.parametrize(
+    "method, path", [("post", "/tasks/ping"), ("get", "/tasks/00000000-0000-0000-0000-000000000000"),
+                     ("post", "/canvas/chain"), ("get", "/no/such/route")],
+)  # fmt: skip
+def test_a_request_without_a_known_token_is_401_in_json(client, authorization, method, path):
+    headers = {"Authorization": authorization} if authorization else {}
+    client.environ_base.pop("HTTP_AUTHORIZATION")
+    resp = getattr(client, method)(path, headers=headers)
+    assert resp.status_code == 401
+    assert resp.is_json and "token" in resp.get_json()["error"]
+    assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+    assert resp.headers["X-Request-ID"]
+
+
+def test_health_and_contract_need_no_token(client_backend_down):
+    client_backend_down.environ_base.pop("HTTP_AUTHORIZATION")
+    assert client_backend_down.get("/healthz").status_code == 503  # answered, not 401
+    assert client_backend_down.get("/openapi.json").status_code == 200
+
+
+def test_each_client_is_known_by_its_own_token(caplog):
+    tokens = {"ops": token_digest("ops-token"), "demo": token_digest("demo-token")}
+    client = create_app(Settings(broker_urls=("memory://",), result_backend="cache+memory://", api_tokens=tokens))
+    client = client.test_client()
+    caplog.set_level("INFO", logger="fleet.web")
+    assert client.post("/tasks/ping", headers={"Authorization": "Bearer demo-token"}).status_code == 202
+    assert client.post("/tasks/ping", headers={"Authorization": "bearer ops-token"}).status_code == 202
+    assert [r.getMessage().split()[-1] for r in caplog.records if "published" in r.getMessage()] == ["demo", "ops"]
+
+
+def test_the_producer_refuses_to_start_without_a_token():
+    with pytest.raises(SettingsError, match="api_tokens"):
+        create_app(Settings(broker_urls=("memory://",), result_backend="cache+memory://"))
+
+
+def test_a_token_is_stored_as_its_sha256_digest():
+    assert token_digest("abc") == "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"

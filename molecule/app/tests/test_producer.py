@@ -10,10 +10,17 @@ from conftest import private_address
 testinfra_hosts = ["podman://molecule-web"]
 
 
-def curl(host, method: str, path: str, body: str | None = None) -> tuple[int, dict]:
+def secret(name: str) -> str:
+    """A secret the scenario generated (the stack's wiring writes them there)."""
+    return (Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "secrets" / name).read_text().strip()
+
+
+def curl(host, method: str, path: str, body: str | None = None, token: str | None = "operator") -> tuple[int, dict]:
+    """One request to the producer API as API client ``token`` (its token read from the secrets), or none."""
     data = f"-H 'Content-Type: application/json' --data '{body}'" if body is not None else ""
+    auth = f"-H 'Authorization: Bearer {secret('api_token_' + token)}'" if token else ""
     out = host.check_output(
-        f"curl -s -X {method} {data} -w '\\n%{{http_code}}' http://{private_address(host)}:8000{path}"
+        f"curl -s -X {method} {data} {auth} -w '\\n%{{http_code}}' http://{private_address(host)}:8000{path}"
     )
     payload, status = out.rsplit("\n", 1)
     return int(status), json.loads(payload)
@@ -58,6 +65,17 @@ def test_task_accepted_and_bad_payload_refused(host):
     assert "error" in body
 
 
+def test_the_api_needs_a_token_and_the_host_keeps_only_its_digest(host):
+    status, body = curl(host, "POST", "/tasks/ping", "{}", token=None)
+    assert status == 401, body
+    assert curl(host, "POST", "/tasks/ping", "{}", token="demo")[0] == 202
+    config = host.file("/etc/fleet/fleet.toml").content_string
+    assert "[api_tokens]" in config
+    for client in ("operator", "demo", "drills"):
+        assert f'{client} = "sha256:' in config
+        assert secret(f"api_token_{client}") not in config
+
+
 def test_flower_behind_basic_auth_on_the_private_address_only(host):
     assert "RUNNING" in host.check_output("supervisorctl status flower")
     conf = host.file("/etc/supervisor/conf.d/flower.conf")
@@ -67,6 +85,6 @@ def test_flower_behind_basic_auth_on_the_private_address_only(host):
     assert not host.socket("tcp://0.0.0.0:5555").is_listening
     url = f"http://{address}:5555/api/workers"
     assert host.check_output(f"curl -s -o /dev/null -w '%{{http_code}}' {url}") == "401"
-    password = (Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "secrets" / "flower_ui").read_text().strip()
+    password = secret("flower_ui")
     status = host.check_output(f"curl -s -o /dev/null -w '%{{http_code}}' -u 'flower:{password}' {url}")
     assert status == "200"

@@ -115,6 +115,11 @@ CASES = {
         {**APP, "fleet_app_api_max_body_bytes": 0},
         "fleet_app_api_max_body_bytes (0) and fleet_app_api_max_json_depth (32) must be 1 or more",
     ),
+    "fleet_app-producer-short-token": (
+        "fleet_app",
+        {**APP, "fleet_app_role": "producer", "fleet_app_api_tokens": {"ops": "short-token"}},
+        "A producer needs fleet_app_api_tokens: one or more clients",
+    ),
     "fleet_app-missing-password": (
         "fleet_app",
         {**APP, "fleet_app_broker_password": ""},
