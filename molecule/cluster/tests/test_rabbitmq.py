@@ -9,14 +9,12 @@ def test_rabbitmq_running_and_enabled(host):
     assert_running_and_enabled(host, "rabbitmq-server")
 
 
-def test_every_listener_bound_to_the_private_address_only(host):
-    """AMQP, management, Prometheus, the Erlang distribution port and epmd (also on loopback)."""
+def test_amqp_management_and_prometheus_bound_to_private_address_only(host):
     address = private_address(host)
-    for port in (5672, 15672, 15692, 25672, 4369):
+    for port in (5672, 15672, 15692):
         assert host.socket(f"tcp://{address}:{port}").is_listening
         assert not host.socket(f"tcp://0.0.0.0:{port}").is_listening
         assert not host.socket(f"tcp://:::{port}").is_listening
-    assert host.socket("tcp://127.0.0.1:4369").is_listening
 
 
 def test_erlang_cookie_private_to_rabbitmq(host):
