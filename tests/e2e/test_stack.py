@@ -116,26 +116,6 @@ def test_redis_needs_a_password_and_listens_on_private_addresses_only(lab):
     assert sorted(s.split("://")[1].rsplit(":", 1)[0] for s in sockets) == sorted([address, "127.0.0.1"])
 
 
-#: The one service that listens on every address: sshd, which Ansible and operators reach hosts by.
-WILDCARD_ALLOWED_PORTS = {22}
-
-
-def test_every_listening_socket_is_on_loopback_or_the_hosts_private_address(lab):
-    """Least exposure: no stack service (AMQP, management, Prometheus, the Erlang distribution,
-    epmd, Redis, the API, Flower, HAProxy) listens on a wildcard or another host's address."""
-    stray = {}
-    for name, address in lab.hosts.items():
-        for socket in lab.host(name).socket.get_listening_sockets():
-            scheme, _, where = socket.partition("://")
-            if scheme not in ("tcp", "udp"):
-                continue
-            bound, _, port = where.rpartition(":")
-            if bound in ("127.0.0.1", "::1", address) or int(port) in WILDCARD_ALLOWED_PORTS:
-                continue
-            stray.setdefault(name, []).append(socket)
-    assert stray == {}, f"listening beyond loopback and the private address: {stray}"
-
-
 def test_producer_is_healthy(lab):
     status, body = api_call(f"{_api(lab)}/healthz")
     assert status == 200, body
