@@ -9,12 +9,19 @@ def test_rabbitmq_running_and_enabled(host):
     assert_running_and_enabled(host, "rabbitmq-server")
 
 
-def test_amqp_management_and_prometheus_bound_to_private_address_only(host):
+def test_amqp_management_prometheus_distribution_and_epmd_bound_to_private_address_only(host):
+    """5672, 15672, 15692, the Erlang distribution port 25672 and epmd 4369: the private address, never a wildcard."""
     address = private_address(host)
-    for port in (5672, 15672, 15692):
+    for port in (5672, 15672, 15692, 25672, 4369):
         assert host.socket(f"tcp://{address}:{port}").is_listening
         assert not host.socket(f"tcp://0.0.0.0:{port}").is_listening
         assert not host.socket(f"tcp://:::{port}").is_listening
+
+
+def test_epmd_also_on_loopback_for_the_cli_tools(host):
+    listening = host.check_output("ss -Htln 'sport = :4369'")
+    assert "127.0.0.1:4369" in listening
+    assert host.run("rabbitmq-diagnostics --quiet ping").rc == 0
 
 
 def test_erlang_cookie_private_to_rabbitmq(host):
