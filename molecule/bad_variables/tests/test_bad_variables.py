@@ -120,6 +120,21 @@ CASES = {
         {**APP, "fleet_app_role": "producer", "fleet_app_api_tokens": {"ops": "short-token"}},
         "A producer needs fleet_app_api_tokens: one or more clients",
     ),
+    "firewall-bad-source": (
+        "firewall",
+        {"firewall_allow": [{"name": "api", "port": 8000, "sources": ["10.0.0.0/24", "web1"]}]},
+        "not understood: web1",
+    ),
+    "firewall-port-not-a-number": (
+        "firewall",
+        {"firewall_allow": [{"name": "api", "port": "http", "sources": ["10.0.0.5"]}]},
+        "argument 'port' is of type",
+    ),
+    "firewall-ssh-lockout": (
+        "firewall",
+        {"firewall_ssh_sources": ["192.0.2.10"]},
+        "the ruleset would cut the play off",
+    ),
     "fleet_app-missing-password": (
         "fleet_app",
         {**APP, "fleet_app_broker_password": ""},
