@@ -24,6 +24,28 @@ def test_epmd_also_on_loopback_for_the_cli_tools(host):
     assert host.run("rabbitmq-diagnostics --quiet ping").rc == 0
 
 
+def test_own_name_resolves_to_the_private_address_not_a_loopback_alias(host):
+    """prepare.yml put a 127.0.1.1 alias first; the role dropped it."""
+    name = host.check_output("hostname")
+    assert f" {name}" not in host.check_output("grep '^127\\.0\\.1\\.1' /etc/hosts || true")
+    assert host.check_output(f"getent ahostsv4 {name}").split()[0] == private_address(host)
+
+
+CLI_PORTS = "( sport >= :35672 and sport <= :35682 )"  # RabbitMQ's CLI tools' distribution ports
+
+
+def test_cli_tools_node_listens_on_the_private_address_only(host):
+    """While a CLI tool runs, its own node (35672-35682, which the nodes call back) is on the private address."""
+    assert host.file("/etc/rabbitmq/rabbitmq-env.conf").contains("^CTL_ERL_ARGS=")
+    listening = host.check_output(
+        f"rabbitmqctl eval 'timer:sleep(6000).' >/dev/null 2>&1 & "
+        f"timeout 20 sh -c 'until ss -Htln \"{CLI_PORTS}\" | grep -q .; do sleep 0.2; done'; "
+        f"ss -Htln '{CLI_PORTS}'; wait"
+    )
+    addresses = {line.split()[3].rsplit(":", 1)[0] for line in listening.splitlines()}
+    assert addresses == {private_address(host)}, listening
+
+
 def test_erlang_cookie_private_to_rabbitmq(host):
     cookie = host.file("/var/lib/rabbitmq/.erlang.cookie")
     assert cookie.user == "rabbitmq"
