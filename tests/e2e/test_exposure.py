@@ -105,3 +105,11 @@ def test_what_is_dropped_is_counted(lab):
     before = _dropped(lab.host(broker))
     assert _reachable(lab.host(worker), [(lab.hosts[broker], 15672)]) == {f"{lab.hosts[broker]}:15672": False}
     assert _dropped(lab.host(broker)) > before
+
+
+def test_the_cli_tools_get_every_nodes_answer_through_the_firewall(lab):
+    """list_queues streams each node's answer back to the CLI tool's own node: the brokers admit it."""
+    for name in lab.groups["brokers"]:
+        out = lab.host(name).run("rabbitmqctl --quiet --timeout 30 list_queues -p fleet name type --formatter json")
+        assert out.rc == 0, (name, out.stderr)
+        assert {q["type"] for q in json.loads(out.stdout)} >= {"quorum"}, name

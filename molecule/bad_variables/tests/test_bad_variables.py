@@ -130,6 +130,11 @@ CASES = {
         {"firewall_allow": [{"name": "api", "port": "http", "sources": ["10.0.0.5"]}]},
         "argument 'port' is of type",
     ),
+    "firewall-range-backwards": (
+        "firewall",
+        {"firewall_allow": [{"name": "cli", "port": 35682, "port_end": 35672, "sources": ["10.0.0.5"]}]},
+        "not so in cli",
+    ),
     "firewall-ssh-lockout": (
         "firewall",
         {"firewall_ssh_sources": ["192.0.2.10"]},

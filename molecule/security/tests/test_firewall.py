@@ -1,7 +1,8 @@
 """roles/firewall: nftables loads the role's table at boot; only admitted flows pass, the rest is dropped and counted.
 
 The controller (where pytest runs) is the podman network's gateway: converge.yml admits it on
-8080 only. Probes are throwaway HTTP listeners started here on 8080, 8081 and 9090.
+8080 only. Probes are throwaway HTTP listeners started here on 8080, 8081, 9090 and 9101 (in the
+admitted range 9100-9102).
 """
 
 import json
@@ -11,7 +12,7 @@ import pytest
 from conftest import private_address
 
 TABLE = "celery_fleet"  # roles/firewall/defaults/main.yml
-PROBE_PORTS = (8080, 8081, 9090)
+PROBE_PORTS = (8080, 8081, 9090, 9101)
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +57,10 @@ def test_input_policy_is_drop(host):
 
 def test_admitted_port_reachable_from_its_source(probes):
     assert _connects(probes, 8080)
+
+
+def test_a_port_in_an_admitted_range_reachable(probes):
+    assert _connects(probes, 9101)
 
 
 def test_port_with_no_sources_and_unlisted_port_dropped_and_counted(host, probes):
