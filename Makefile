@@ -80,7 +80,7 @@ unit: setup ## App unit tests, static checks of the roles, inventories and colle
 
 # Every Molecule scenario, one after the other (each makes and removes its own hosts); the
 # seconds each took are appended to results/molecule-times.txt (docs/benchmarks.md).
-MOLECULE_SCENARIOS ?= supervisor redis firewall fleet_app app cluster lab bad_variables
+MOLECULE_SCENARIOS ?= supervisor redis security fleet_app app cluster lab bad_variables
 molecule: setup ## Role scenarios: molecule test -s <scenario> for each of MOLECULE_SCENARIOS
 	@mkdir -p results; failed=""; \
 	for s in $(MOLECULE_SCENARIOS); do \
