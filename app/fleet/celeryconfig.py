@@ -8,6 +8,7 @@ an address or a secret.
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 
 from amqp.exceptions import MessageNacked
@@ -206,6 +207,26 @@ def celery_config(settings: Settings) -> dict:
             "errback": wait_after_nack,
         },
     }
+    if any(url.startswith("amqps://") for url in settings.broker_urls):
+        # Straight to the nodes over TLS (without the local HAProxy, which otherwise does TLS):
+        # the node's certificate must chain to the CA, and this host presents its own, which the
+        # nodes require. py-amqp gets no server name here (one setting serves every URL), so it
+        # checks the chain, not the name; HAProxy checks both (roles/broker_proxy).
+        conf["broker_use_ssl"] = {
+            "ca_certs": settings.tls_ca_file,
+            "certfile": settings.tls_cert_file,
+            "keyfile": settings.tls_key_file,
+            "cert_reqs": ssl.CERT_REQUIRED,
+        }
+    if settings.result_backend.startswith("rediss://"):
+        # Redis over TLS: its certificate must chain to the CA and name the address connected to
+        # (redis-py checks the host name); Redis asks for this host's certificate too.
+        conf["redis_backend_use_ssl"] = {
+            "ssl_cert_reqs": ssl.CERT_REQUIRED,
+            "ssl_ca_certs": settings.tls_ca_file,
+            "ssl_certfile": settings.tls_cert_file,
+            "ssl_keyfile": settings.tls_key_file,
+        }
     if settings.role == "producer":
         # Publisher confirms: a publish returns only once the broker has taken the message, so a
         # node lost mid-publish raises instead of dropping it (a lab trial lost 113-121 of 200 tasks

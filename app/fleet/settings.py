@@ -16,6 +16,8 @@ from pathlib import Path
 DEFAULT_CONFIG_FILE = "/etc/fleet/fleet.toml"
 #: How an API token is stored: its SHA-256 digest (fleet.web.token_digest).
 _TOKEN_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+#: Keys of the file's ``[tls]`` table (paths on the host).
+_TLS_KEYS = ("ca_file", "cert_file", "key_file")
 
 
 class SettingsError(ValueError):
@@ -29,7 +31,8 @@ class Settings:
     Attributes:
         broker_urls: AMQP URLs, one per broker node, in failover order
             (``amqp://user:password@host:5672/vhost``).
-        result_backend: Redis URL with password (``redis://:password@host:6379/0``).
+        result_backend: Redis URL with password (``redis://:password@host:6379/0``, or
+            ``rediss://`` over TLS).
         role: ``"producer"`` or ``"worker"``; selects the settings that only one side wants
             (publisher confirms belong to producers, see ``fleet.celeryconfig``).
         broker_heartbeat: AMQP heartbeat in seconds.
@@ -43,6 +46,11 @@ class Settings:
         api_tokens: Client name -> SHA-256 digest of its API token, ``"sha256:<64 hex>"``
             (:func:`fleet.web.token_digest`), from the file's ``[api_tokens]`` table. The producer
             refuses to start without one; workers ignore it.
+        tls_ca_file: Path of the CA certificate (PEM) that server certificates must chain to,
+            from the file's ``[tls]`` table; required when a URL is ``amqps://`` or ``rediss://``.
+        tls_cert_file: Path of this host's client certificate (PEM), presented to the broker
+            (``amqps://``) and Redis (``rediss://``), which both ask for one.
+        tls_key_file: Path of that certificate's private key (PEM).
         extra: Any other keys of the file's ``[celery]`` table, passed to Celery unchanged.
     """
 
@@ -55,6 +63,9 @@ class Settings:
     api_max_body_bytes: int = 1024 * 1024
     api_max_json_depth: int = 32
     api_tokens: dict = field(default_factory=dict)
+    tls_ca_file: str = ""
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
     extra: dict = field(default_factory=dict)
 
 
@@ -115,6 +126,12 @@ def load_settings(path: str | None = None, environ: dict[str, str] | None = None
         isinstance(v, str) and _TOKEN_DIGEST.fullmatch(v) for v in api_tokens.values()
     ):
         raise SettingsError('api_tokens must map each client name to "sha256:<64 hex digits>"')
+    tls = data.get("tls", {})
+    if not isinstance(tls, dict) or not all(isinstance(tls.get(k, ""), str) for k in _TLS_KEYS):
+        raise SettingsError(f"the [tls] table must hold paths as strings: {', '.join(_TLS_KEYS)}")
+    uses_tls = any(u.startswith("amqps://") for u in broker_urls) or result_backend.startswith("rediss://")
+    if uses_tls and not all(tls.get(k) for k in _TLS_KEYS):
+        raise SettingsError(f"amqps:// and rediss:// need the [tls] table's {', '.join(_TLS_KEYS)}")
     try:
         heartbeat = int(heartbeat)
     except (TypeError, ValueError) as exc:
@@ -130,5 +147,8 @@ def load_settings(path: str | None = None, environ: dict[str, str] | None = None
         api_max_body_bytes=api_max_body_bytes,
         api_max_json_depth=api_max_json_depth,
         api_tokens=dict(api_tokens),
+        tls_ca_file=tls.get("ca_file", ""),
+        tls_cert_file=tls.get("cert_file", ""),
+        tls_key_file=tls.get("key_file", ""),
         extra=dict(data.get("celery", {})),
     )

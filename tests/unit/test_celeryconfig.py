@@ -1,3 +1,4 @@
+import ssl
 from pathlib import Path
 
 import yaml
@@ -98,3 +99,21 @@ def test_celerys_own_transient_queues_are_exclusive():
     receiver = app.events.Receiver(None, handlers={})
     assert receiver.queue.exclusive is True
     assert not receiver.queue.durable
+
+
+def test_tls_urls_verify_the_server_and_present_the_hosts_certificate():
+    files = {"tls_ca_file": "/tls/ca.crt", "tls_cert_file": "/tls/host.crt", "tls_key_file": "/tls/host.key"}
+    conf = celery_config(Settings(broker_urls=("amqps://a@h1:5671//",), result_backend="rediss://:p@h/0", **files))
+    assert conf["broker_use_ssl"] == {
+        "ca_certs": "/tls/ca.crt", "certfile": "/tls/host.crt", "keyfile": "/tls/host.key",
+        "cert_reqs": ssl.CERT_REQUIRED,
+    }  # fmt: skip
+    assert conf["redis_backend_use_ssl"] == {
+        "ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_ca_certs": "/tls/ca.crt",
+        "ssl_certfile": "/tls/host.crt", "ssl_keyfile": "/tls/host.key",
+    }  # fmt: skip
+
+
+def test_plaintext_urls_set_no_tls_options():
+    conf = _conf("worker")
+    assert "broker_use_ssl" not in conf and "redis_backend_use_ssl" not in conf

@@ -42,6 +42,9 @@ def test_environment_overrides_file(tmp_path):
         ('broker_urls = ["amqp://h//"]\nresult_backend = "redis://x"\napi_max_json_depth = "x"', "json_depth"),
         ('broker_urls = ["amqp://h//"]\nresult_backend = "redis://x"\n[api_tokens]\nops = "plain-token"', "api_tokens"),
         ('broker_urls = ["amqp://h//"]\nresult_backend = "redis://x"\napi_tokens = "sha256:00"', "api_tokens"),
+        ('broker_urls = ["amqps://h//"]\nresult_backend = "redis://x"', r"\[tls\]"),
+        ('broker_urls = ["amqp://h//"]\nresult_backend = "rediss://x"\n[tls]\nca_file = "/ca"', r"\[tls\]"),
+        ('broker_urls = ["amqp://h//"]\nresult_backend = "redis://x"\n[tls]\nca_file = 1', r"\[tls\]"),
     ],
 )
 def test_bad_settings_are_refused(tmp_path, text, message):
@@ -106,3 +109,13 @@ def test_api_tokens_are_read_as_digests(tmp_path):
     f = tmp_path / "fleet.toml"
     f.write_text(f'broker_urls = ["amqp://h//"]\nresult_backend = "redis://x"\n[api_tokens]\nops = "{digest}"\n')
     assert load_settings(str(f), environ={}).api_tokens == {"ops": digest}
+
+
+def test_the_tls_table_gives_the_hosts_files(tmp_path):
+    f = tmp_path / "fleet.toml"
+    f.write_text(
+        'broker_urls = ["amqps://h:5671//"]\nresult_backend = "rediss://:p@h:6379/0"\n'
+        '[tls]\nca_file = "/tls/ca.crt"\ncert_file = "/tls/host.crt"\nkey_file = "/tls/host.key"\n'
+    )
+    s = load_settings(str(f), environ={})
+    assert (s.tls_ca_file, s.tls_cert_file, s.tls_key_file) == ("/tls/ca.crt", "/tls/host.crt", "/tls/host.key")
