@@ -135,6 +135,13 @@ class Lab:
             f"runuser -u fleet -- env FLEET_CONFIG=/etc/fleet/fleet.toml /opt/fleet/venv/bin/python {args}"
         )
 
+    #: The lab's CA certificate on the controller (roles/pki, inventory/lab: fleet_pki_dir).
+    ca_file: Path = INVENTORY / ".secrets" / "pki" / "ca.crt"
+
+    def url(self, group: str, port: int, path: str = "") -> str:
+        """``https://<first host of group>:<port><path>``: every HTTP service of the lab is HTTPS."""
+        return f"https://{self.hosts[self.groups[group][0]]}:{port}{path}"
+
     def secret(self, name: str) -> str:
         """A first-run secret from the lab inventory's secrets folder."""
         return (INVENTORY / ".secrets" / name).read_text().split()[0]
@@ -185,8 +192,10 @@ def lab():
         hosts, groups = _inventory()
         lab = Lab(hosts=hosts, groups=groups, ssh_config=ROOT / ".lab" / "ssh_config", first_deploy=deploy)
         # The tests call the API as its `operator` client (fleet.demo.api_call reads the token).
+        # Every HTTPS call of this process (urllib's default context) trusts the lab's CA.
         with pytest.MonkeyPatch.context() as env:
             env.setenv(TOKEN_ENV, lab.secret("api_token_operator"))
+            env.setenv("SSL_CERT_FILE", str(lab.ca_file))
             yield lab
     finally:
         if not keep:

@@ -81,11 +81,11 @@ def test_nftables_active_with_the_stacks_table_on_every_host(lab):
 def test_a_worker_reaches_its_brokers_and_backend_and_nothing_else(lab):
     broker, web, worker = lab.groups["brokers"][0], lab.groups["producers"][0], lab.groups["workers"][0]
     b, w = lab.hosts[broker], lab.hosts[web]
-    got = _reachable(lab.host(worker), [(b, 5672), (w, 6379), (b, 15672), (b, 25672), (b, 4369), (w, 8000), (w, 5555)])
+    got = _reachable(lab.host(worker), [(b, 5671), (w, 6379), (b, 15671), (b, 25672), (b, 4369), (w, 8000), (w, 5555)])
     assert got == {
-        f"{b}:5672": True,
+        f"{b}:5671": True,
         f"{w}:6379": True,
-        f"{b}:15672": False,
+        f"{b}:15671": False,
         f"{b}:25672": False,
         f"{b}:4369": False,
         f"{w}:8000": False,
@@ -103,7 +103,7 @@ def test_a_broker_reaches_its_peers_but_not_the_result_backend_or_the_api(lab):
 def test_what_is_dropped_is_counted(lab):
     broker, worker = lab.groups["brokers"][0], lab.groups["workers"][0]
     before = _dropped(lab.host(broker))
-    assert _reachable(lab.host(worker), [(lab.hosts[broker], 15672)]) == {f"{lab.hosts[broker]}:15672": False}
+    assert _reachable(lab.host(worker), [(lab.hosts[broker], 15671)]) == {f"{lab.hosts[broker]}:15671": False}
     assert _dropped(lab.host(broker)) > before
 
 

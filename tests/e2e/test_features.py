@@ -19,7 +19,7 @@ pytestmark = pytest.mark.e2e
 
 
 def _api(lab) -> str:
-    return f"http://{lab.hosts[lab.groups['producers'][0]]}:8000"
+    return lab.url("producers", 8000)
 
 
 def _wait_done(lab, path: str, timeout: float = 60) -> dict:
@@ -159,18 +159,18 @@ def test_one_beat_sends_the_periodic_ping(lab):
 def test_each_broker_serves_prometheus_metrics_and_the_management_ui(lab):
     for name in lab.groups["brokers"]:
         address = lab.hosts[name]
-        with urllib.request.urlopen(f"http://{address}:15692/metrics", timeout=15) as resp:
+        with urllib.request.urlopen(f"https://{address}:15691/metrics", timeout=15) as resp:
             metrics = resp.read().decode()
         assert "rabbitmq_identity_info" in metrics or "rabbitmq_build_info" in metrics
-        with urllib.request.urlopen(f"http://{address}:15672/", timeout=15) as resp:
+        with urllib.request.urlopen(f"https://{address}:15671/", timeout=15) as resp:
             assert resp.status == 200
             assert "RabbitMQ Management" in resp.read().decode()
-        assert not lab.host(name).socket("tcp://0.0.0.0:15692").is_listening
+        assert not lab.host(name).socket("tcp://0.0.0.0:15691").is_listening
 
 
 def test_flower_answers_behind_basic_auth_on_the_private_address_only(lab):
     web = lab.groups["producers"][0]
-    url = f"http://{lab.hosts[web]}:5555/api/workers"
+    url = lab.url("producers", 5555, "/api/workers")
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(url, timeout=15)
     assert refused.value.code == 401

@@ -27,12 +27,12 @@ pytestmark = pytest.mark.e2e
 
 
 def _api(lab) -> str:
-    return f"http://{lab.hosts[lab.groups['producers'][0]]}:8000"
+    return lab.url("producers", 8000)
 
 
 def _management(lab, path: str):
     """GET the RabbitMQ management API of the first broker as the monitoring user."""
-    url = f"http://{lab.hosts[lab.groups['brokers'][0]]}:15672/api/{path}"
+    url = lab.url("brokers", 15671, f"/api/{path}")
     token = base64.b64encode(f"fleet-monitoring:{lab.secret('rabbitmq_monitoring')}".encode()).decode()
     req = urllib.request.Request(url, headers={"Authorization": f"Basic {token}"})
     with urllib.request.urlopen(req, timeout=15) as resp:
@@ -111,7 +111,9 @@ def test_redis_needs_a_password_and_listens_on_private_addresses_only(lab):
     name = lab.groups["backends"][0]
     host = lab.host(name)
     address = lab.hosts[name]
-    assert "NOAUTH" in host.check_output(f"redis-cli -h {address} ping")
+    files = {"cacert": "ca.crt", "cert": "host.crt", "key": "host.key"}
+    tls = "--tls " + " ".join(f"--{flag} /etc/celery-fleet/tls/{name}" for flag, name in files.items())
+    assert "NOAUTH" in host.check_output(f"redis-cli {tls} -h {address} ping")
     sockets = [s for s in host.socket.get_listening_sockets() if s.endswith(":6379")]
     assert sorted(s.split("://")[1].rsplit(":", 1)[0] for s in sockets) == sorted([address, "127.0.0.1"])
 
@@ -172,7 +174,7 @@ def test_the_deployed_api_refuses_without_a_token_and_too_deep(lab, token, body,
 def test_the_deployed_api_refuses_a_2_mib_body_before_reading_it(lab):
     """413 on the length the request announces: the producer answers after the first KiB and
     never reads the rest (a client sending it all would meet a closed connection)."""
-    connection = http.client.HTTPConnection(lab.hosts[lab.groups["producers"][0]], 8000, timeout=15)
+    connection = http.client.HTTPSConnection(lab.hosts[lab.groups["producers"][0]], 8000, timeout=15)
     try:
         connection.putrequest("POST", "/tasks/ping")
         for name, value in {
@@ -267,7 +269,7 @@ def test_the_deployed_api_answers_every_generated_request_as_documented_never_5x
     task's own signature), so that one check is left out, as in tests/unit/test_openapi.py."""
     run = subprocess.run(
         [str(BIN / "st"), "run", f"{_api(lab)}/openapi.json", "--exclude-checks", "positive_data_acceptance",
-         "--header", f"Authorization: Bearer {lab.secret('api_token_operator')}",
+         "--header", f"Authorization: Bearer {lab.secret('api_token_operator')}", "--tls-verify", str(lab.ca_file),
          "--max-examples", "25", "--request-timeout", "30", "--no-color"],
         capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
@@ -305,4 +307,10 @@ def test_check_diff_run_predicts_only_the_drift_and_prints_no_secret(lab):
     assert changed == set(drifted), f"check mode predicts changes on {sorted(changed)}, drift was on {sorted(drifted)}"
     # Every secret the stack's wiring generates (lab.secret fails on a missing file).
     shown = sorted(name for name in generated_secrets().values() if lab.secret(name) in run.output)
+    # And every private key of the lab's PKI (the CA's, each host's): no line of its PEM body.
+    keys = sorted(lab.ca_file.parent.glob("*.key"))
+    assert len(keys) >= len(lab.hosts) + 1, keys  # drills that add hosts leave their keys
+    for key in keys:
+        if any(line in run.output for line in key.read_text().splitlines() if "-----" not in line):
+            shown.append(key.name)
     assert not shown, f"secrets printed by --check --diff -v: {shown}"

@@ -95,6 +95,16 @@ CASES = {
         {"redis_bind_addresses": ["10.0.0.5"], "redis_requirepass": "sixteen-characters"},
         "127.0.0.1 among them",
     ),
+    "redis-tls-without-certificates": (
+        "redis",
+        {"redis_bind_addresses": ["127.0.0.1"], "redis_requirepass": "sixteen-characters", "redis_tls": True},
+        "redis serves TLS but",
+    ),
+    "rabbitmq-tls-without-certificates": (
+        "rabbitmq",
+        {"rabbitmq_erlang_cookie": "C" * 32, "rabbitmq_tls_distribution": True},
+        "rabbitmq serves TLS but",
+    ),
     "supervisor-world-writable-socket": (
         "supervisor",
         {"supervisor_socket_mode": "0777"},

@@ -26,6 +26,14 @@ def test_certificate_chains_to_the_ca_with_the_hosts_names(host):
     assert "TLS Web Server Authentication" in text and "TLS Web Client Authentication" in text
 
 
+def test_the_system_trust_store_holds_the_ca(host):
+    """pki_trust_system: curl and Python's default context on the host trust the kit's CA."""
+    trusted = host.file("/usr/local/share/ca-certificates/celery-fleet-ca.crt")
+    assert trusted.content == host.file(f"{DIR}/ca.crt").content
+    # No -CAfile: only the system store (/etc/ssl/certs) can make this pass.
+    assert host.run(f"openssl verify {DIR}/host.crt").rc == 0
+
+
 def test_key_belongs_to_the_certificate(host):
     cert = host.check_output(f"openssl x509 -in {DIR}/host.crt -noout -pubkey")
     key = host.check_output(f"openssl pkey -in {DIR}/host.key -pubout")
