@@ -24,7 +24,7 @@ VAGRANT_DOCKER := cd vagrant && PATH=$(CURDIR)/vagrant/bin:$(PATH) VAGRANT_DEFAU
 
 .PHONY: help setup system-packages venv collections wheelhouse lab-image lab deploy demo demo-routing \
         test lint unit molecule e2e vagrant-up vagrant-test vagrant-destroy drills destroy destroy-all \
-        collection bench-deploy clean
+        collection bench-deploy bench-tls clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -126,6 +126,9 @@ collection: setup ## Build the roles as the celery_fleet.stack collection into b
 
 bench-deploy: setup ## Measure a first deploy on bare lab hosts and the idempotent re-run
 	$(BIN)/python tools/bench_deploy.py --inventory $(INVENTORY)
+
+bench-tls: ## What TLS costs a connection, from a worker of a deployed lab (results/bench-tls.json)
+	$(BIN)/python tools/bench_tls.py --inventory $(INVENTORY)
 
 clean: destroy ## Remove the lab, the venv and caches
 	rm -rf $(VENV) .cache build results
