@@ -19,13 +19,16 @@ def test_listens_on_loopback_only(host):
 def test_configuration_is_valid_and_names_every_backend(host):
     assert host.run("haproxy -c -f /etc/haproxy/haproxy.cfg").rc == 0
     conf = host.file("/etc/haproxy/haproxy.cfg")
-    assert conf.contains(r"^    server live [0-9.]*:5672 check$")
-    assert conf.contains(r"^    server dead 127\.0\.0\.9:5672 check$")
+    # TLS to the nodes (the stack's fleet_tls): each node's certificate checked for its name, the
+    # host's own presented.
+    tls = r" ssl verify required ca-file /etc/celery-fleet/tls/ca\.crt crt /etc/celery-fleet/tls/host\.crt"
+    assert conf.contains(rf"^    server molecule-web [0-9.]*:5671 check{tls} verifyhost molecule-web$")
+    assert conf.contains(rf"^    server dead 127\.0\.0\.9:5671 check{tls} verifyhost dead$")
     assert conf.contains("tcp-check expect binary 000a000a")
     assert conf.contains("on-marked-down shutdown-sessions")
     # The stack's majority check: the node's own count of unreachable peers, from its metrics;
     # a cluster of one fails it with any peer unreachable.
-    assert conf.contains("^    tcp-check connect port 15692$")
+    assert conf.contains("^    tcp-check connect port 15691 ssl$")
     assert "rstring '\\nrabbitmq_unreachable_cluster_peers_count ([1-9]|[0-9][0-9]+)\\n'" in conf.content_string
     assert conf.contains("use_backend brokers_answering if")
 
@@ -46,7 +49,7 @@ def test_live_node_passes_the_majority_check_and_the_dead_one_fails(host):
     # answer, a bad regex) would put the live node DOWN too, clients then reaching it only
     # through the fallback backend.
     states = _server_states(host)
-    assert states["brokers/live"] == 2, states
+    assert states["brokers/molecule-web"] == 2, states
     assert states["brokers/dead"] == 0, states
 
 
@@ -65,7 +68,7 @@ def test_dead_backend_marked_down_by_the_amqp_check(host):
     # journald keeps HAProxy's state changes (log /dev/log).
     logs = host.check_output("journalctl -u haproxy --no-pager -o cat")
     assert "brokers/dead is DOWN" in logs
-    assert "brokers/live is DOWN" not in logs
+    assert "brokers/molecule-web is DOWN" not in logs
 
 
 def test_drop_in_clears_the_chroot_mount(host):

@@ -20,7 +20,7 @@ def curl(host, method: str, path: str, body: str | None = None, token: str | Non
     data = f"-H 'Content-Type: application/json' --data '{body}'" if body is not None else ""
     auth = f"-H 'Authorization: Bearer {secret('api_token_' + token)}'" if token else ""
     out = host.check_output(
-        f"curl -s -X {method} {data} {auth} -w '\\n%{{http_code}}' http://{private_address(host)}:8000{path}"
+        f"curl -s -X {method} {data} {auth} -w '\\n%{{http_code}}' https://{private_address(host)}:8000{path}"
     )
     payload, status = out.rsplit("\n", 1)
     return int(status), json.loads(payload)
@@ -83,7 +83,7 @@ def test_flower_behind_basic_auth_on_the_private_address_only(host):
     address = private_address(host)
     assert host.socket(f"tcp://{address}:5555").is_listening
     assert not host.socket("tcp://0.0.0.0:5555").is_listening
-    url = f"http://{address}:5555/api/workers"
+    url = f"https://{address}:5555/api/workers"  # the host trusts the stack's CA (roles/pki)
     assert host.check_output(f"curl -s -o /dev/null -w '%{{http_code}}' {url}") == "401"
     password = secret("flower_ui")
     status = host.check_output(f"curl -s -o /dev/null -w '%{{http_code}}' -u 'flower:{password}' {url}")
