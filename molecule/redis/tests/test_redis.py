@@ -29,7 +29,9 @@ def test_password_accepted(host):
 def test_config_values_live(host):
     get = f"REDISCLI_AUTH={PASSWORD} redis-cli -h 127.0.0.1 config get"
     assert host.check_output(f"{get} maxmemory").split()[1] == str(64 * 1024 * 1024)
-    assert host.check_output(f"{get} maxmemory-policy").split()[1] == "volatile-lru"
+    assert host.check_output(f"{get} maxmemory-policy").split()[1] == "noeviction"
+    assert host.check_output(f"{get} appendonly").split()[1] == "yes"
+    assert host.check_output(f"{get} appendfsync").split()[1] == "everysec"
     assert host.check_output(f"{get} protected-mode").split()[1] == "yes"
 
 
