@@ -14,9 +14,10 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR ?= 0
 
 # Debian packages the controller needs: podman and its helpers for the lab, mmdebstrap to build
-# the base image, python3-venv for the controller's venv, vagrant for the Vagrant machines.
+# the base image, python3-venv for the controller's venv, vagrant for the Vagrant machines, hey
+# for the HTTP load of make bench.
 APT_PACKAGES := podman runc mmdebstrap uidmap slirp4netns fuse-overlayfs netavark aardvark-dns \
-                containernetworking-plugins iproute2 openssh-client python3-venv make vagrant
+                containernetworking-plugins iproute2 openssh-client python3-venv make vagrant hey
 # The stack's wiring first, then the environment (whose values win): inventory/stack/hosts.yml.
 PLAYBOOK := $(BIN)/ansible-playbook -i inventory/stack -i $(INVENTORY)
 # Vagrant's docker provider over podman: vagrant/bin/docker first in PATH.
@@ -24,7 +25,7 @@ VAGRANT_DOCKER := cd vagrant && PATH=$(CURDIR)/vagrant/bin:$(PATH) VAGRANT_DEFAU
 
 .PHONY: help setup system-packages venv collections wheelhouse lab-image lab deploy demo demo-routing \
         test lint unit molecule e2e vagrant-up vagrant-test vagrant-destroy drills destroy destroy-all \
-        collection bench-deploy bench-tls clean
+        collection bench bench-deploy bench-tls clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -126,6 +127,9 @@ collection: setup ## Build the roles as the celery_fleet.stack collection into b
 
 bench-deploy: setup ## Measure a first deploy on bare lab hosts and the idempotent re-run
 	$(BIN)/python tools/bench_deploy.py --inventory $(INVENTORY)
+
+bench: ## Throughput in one run on a deployed lab: raw kombu, Celery, the HTTP API (results/bench.json, .png)
+	$(BIN)/python tools/bench.py --inventory $(INVENTORY)
 
 bench-tls: ## What TLS costs a connection, from a worker of a deployed lab (results/bench-tls.json)
 	$(BIN)/python tools/bench_tls.py --inventory $(INVENTORY)
