@@ -2,6 +2,7 @@
 
 Usage: python tools/bench.py [--client web1] [--count 500] [--duration 8] [--concurrency 4 16 64]
                              [--ssh-config .lab/ssh_config] [--inventory inventory/lab]
+                             [--secrets-dir inventory/lab/.secrets] [--scheme https]
 
 On a deployed stack, in one run:
 
@@ -33,8 +34,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from lab_inventory import inventory_list
+
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 RESULTS = ROOT / "results"
 BENCH_USER = "fleet-bench"
 
@@ -100,23 +102,14 @@ _HEY_PCT = re.compile(r"^\s+(\d+)% in ([\d.]+) secs", re.M)
 _HEY_STATUS = re.compile(r"\[(\d{3})\]\s+(\d+) responses")
 
 
-def inventory() -> dict:
-    """The inventory as ``ansible-inventory --list`` gives it (inventory/stack, then --inventory)."""
-    out = subprocess.run(
-        [str(BIN / "ansible-inventory"), "-i", "inventory/stack", "-i", ARGS.inventory, "--list"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    return json.loads(out)
-
-
-def ssh(host: str, argv: list[str], stdin: str | None = None) -> str:
-    """Run ``argv`` on ``host`` over SSH (the lab's ssh_config, quoted for the remote shell).
+def ssh(ssh_config: str, host: str, argv: list[str], stdin: str | None = None) -> str:
+    """Run ``argv`` on ``host`` over SSH with ``ssh_config`` (quoted for the remote shell).
 
     Raises:
         subprocess.CalledProcessError: SSH or the command failed.
     """
     return subprocess.run(
-        ["ssh", "-F", ARGS.ssh_config, host, shlex.join(argv)], input=stdin, capture_output=True, text=True, check=True
+        ["ssh", "-F", ssh_config, host, shlex.join(argv)], input=stdin, capture_output=True, text=True, check=True
     ).stdout
 
 
@@ -186,7 +179,7 @@ def main() -> int:
     Raises:
         subprocess.CalledProcessError: SSH, rabbitmqctl, the probe or hey failed.
     """
-    data = inventory()
+    data = inventory_list(ARGS.inventory)
     hostvars = data["_meta"]["hostvars"]
     broker = data["brokers"]["hosts"][0]
     client = hostvars[ARGS.client]
@@ -195,19 +188,20 @@ def main() -> int:
     worker_prefetch = int(binding.get("concurrency", 1))  # x worker_prefetch_multiplier 1
     password = secrets.token_hex(16)
     ctl = ["rabbitmqctl", "--quiet"]
-    ssh(broker, [*ctl, "add_user", BENCH_USER, password])
+    ssh(ARGS.ssh_config, broker, [*ctl, "add_user", BENCH_USER, password])
     try:
-        ssh(broker, [*ctl, "set_permissions", "-p", vhost, BENCH_USER,
+        ssh(ARGS.ssh_config, broker, [*ctl, "set_permissions", "-p", vhost, BENCH_USER,
                      r"^fleet\.bench\..*$", r"^(fleet\.bench\..*|amq\.default)$", r"^fleet\.bench\..*$"])  # fmt: skip
         url = f"amqp://{BENCH_USER}:{password}@127.0.0.1:5672/{vhost}"
         out = ssh(
+            ARGS.ssh_config,
             ARGS.client,
             ["env", "FLEET_CONFIG=/etc/fleet/fleet.toml", "/opt/fleet/venv/bin/python", "-", url,
              str(ARGS.count), str(worker_prefetch)],
             stdin=PROBE,
         )  # fmt: skip
     finally:
-        ssh(broker, [*ctl, "delete_user", BENCH_USER])
+        ssh(ARGS.ssh_config, broker, [*ctl, "delete_user", BENCH_USER])
     throughput = json.loads(out.strip().splitlines()[-1])
     token = (ROOT / ARGS.secrets_dir / "api_token_operator").read_text().split()[0]
     api = f"{ARGS.scheme}://{client['ansible_host']}:8000/tasks/ping"

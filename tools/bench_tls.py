@@ -22,8 +22,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from lab_inventory import inventory_list
+
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 RESULTS = ROOT / "results"
 
 #: Runs on the client host with the app's Python. argv: broker address, Redis address, count.
@@ -72,11 +73,7 @@ def inventory_hosts(inventory: str) -> tuple[dict[str, str], dict[str, list[str]
     Raises:
         subprocess.CalledProcessError: ansible-inventory failed.
     """
-    out = subprocess.run(
-        [str(BIN / "ansible-inventory"), "-i", "inventory/stack", "-i", inventory, "--list"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    data = json.loads(out)
+    data = inventory_list(inventory)
     return (
         {h: v["ansible_host"] for h, v in data["_meta"]["hostvars"].items()},
         {g: data[g]["hosts"] for g in ("brokers", "backends")},

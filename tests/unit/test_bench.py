@@ -1,11 +1,14 @@
 """tools/bench.py's reading of hey's summary (no lab)."""
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
 
-_SPEC = importlib.util.spec_from_file_location("bench", Path(__file__).resolve().parents[2] / "tools" / "bench.py")
+_TOOLS = Path(__file__).resolve().parents[2] / "tools"
+sys.path.insert(0, str(_TOOLS))  # as `python tools/bench.py` runs it: tools/lab_inventory.py beside it
+_SPEC = importlib.util.spec_from_file_location("bench", _TOOLS / "bench.py")
 bench = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(bench)
 
