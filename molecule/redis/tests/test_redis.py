@@ -1,5 +1,9 @@
-"""roles/redis: Redis runs, binds loopback and the private address only, and demands a password."""
+"""roles/redis: Redis runs, binds loopback and the private address only, and demands a password;
+the replica follows the master, and the server cannot rewrite the role's files."""
 
+import time
+
+import testinfra
 from conftest import assert_running_and_enabled, private_address
 
 PASSWORD = "molecule-redis-password"  # set in converge.yml
@@ -49,7 +53,41 @@ def test_password_only_in_its_own_file(host):
     assert auth.user == "redis"
     assert auth.group == "redis"
     assert auth.mode == 0o640
-    assert auth.content_string.strip() == f"requirepass {PASSWORD}"
+    assert auth.content_string.strip() == f"requirepass {PASSWORD}\nmasterauth {PASSWORD}"
     conf = host.file("/etc/redis/redis.conf").content_string
     assert "include /etc/redis/redis-auth.conf" in conf
     assert PASSWORD not in conf
+
+
+def _cli(host, command: str) -> str:
+    """Run a redis-cli ``command`` on ``host``'s loopback with the password; its output."""
+    return host.check_output(f"REDISCLI_AUTH={PASSWORD} redis-cli -h 127.0.0.1 {command}")
+
+
+def test_replica_follows_the_master():
+    """molecule-redis-replica replicates molecule-redis over its private address, its link up,
+    read-only; a key written on the master is read on the replica."""
+    master = testinfra.get_host("podman://molecule-redis")
+    replica = testinfra.get_host("podman://molecule-redis-replica")
+    assert "role:master" in _cli(master, "info replication")
+    info = _cli(replica, "info replication")
+    assert "role:slave" in info
+    assert f"master_host:{private_address(master)}" in info
+    assert "master_link_status:up" in info
+    key = f"molecule-replication-{time.time_ns()}"
+    assert _cli(master, f"set {key} 1 EX 60").strip() == "OK"
+    deadline = time.monotonic() + 10
+    while _cli(replica, f"get {key}").strip() != "1":
+        assert time.monotonic() < deadline, f"{key} written on the master never reached the replica"
+        time.sleep(0.2)
+    refused = replica.run(f"REDISCLI_AUTH={PASSWORD} redis-cli -h 127.0.0.1 set {key} 2")
+    assert "READONLY" in refused.stdout + refused.stderr
+
+
+def test_server_cannot_rewrite_the_role_files(host):
+    """CONFIG REWRITE (what Sentinel sends after a failover) fails: /etc/redis is read-only for the
+    server, so the role's redis.conf and replication file stay as written."""
+    before = host.file("/etc/redis/redis.conf").content_string
+    out = host.run(f"REDISCLI_AUTH={PASSWORD} redis-cli -h 127.0.0.1 config rewrite")
+    assert "ERR" in out.stdout + out.stderr
+    assert host.file("/etc/redis/redis.conf").content_string == before
