@@ -17,12 +17,19 @@ def _load(path: Path):
 
 @pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
 def test_argument_specs_match_defaults(role):
+    # Every default is an option of some entry point (main, or e.g. redis's `sentinel`), and
+    # every entry point that names it gives the same default and a description.
     defaults = _load(role / "defaults" / "main.yml")
-    options = _load(role / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
-    assert set(options) == set(defaults), "argument_specs and defaults name different variables"
-    for name, value in defaults.items():
-        assert options[name].get("default") == value, f"{name}: default differs from defaults/main.yml"
-        assert options[name].get("description"), f"{name}: no description"
+    entry_points = _load(role / "meta" / "argument_specs.yml")["argument_specs"]
+    named = set().union(*(set(spec.get("options", {})) for spec in entry_points.values()))
+    assert set(defaults) <= named, f"not an option of any entry point: {sorted(set(defaults) - named)}"
+    assert set(entry_points["main"]["options"]) <= set(defaults), "main names a variable without a default"
+    for entry, spec in entry_points.items():
+        for name, option in spec.get("options", {}).items():
+            if name in defaults:
+                differs = f"{entry}: {name}: default differs from defaults/main.yml"
+                assert option.get("default") == defaults[name], differs
+            assert option.get("description"), f"{entry}: {name}: no description"
 
 
 @pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)

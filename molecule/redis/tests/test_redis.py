@@ -91,3 +91,39 @@ def test_server_cannot_rewrite_the_role_files(host):
     out = host.run(f"REDISCLI_AUTH={PASSWORD} redis-cli -h 127.0.0.1 config rewrite")
     assert "ERR" in out.stdout + out.stderr
     assert host.file("/etc/redis/redis.conf").content_string == before
+
+
+def _sentinel(host, *command: str) -> str:
+    return host.check_output(f"REDISCLI_AUTH={PASSWORD} redis-cli -h 127.0.0.1 -p 26379 " + " ".join(command))
+
+
+def test_sentinel_running_and_enabled_on_its_own_state_file(host):
+    assert_running_and_enabled(host, "redis-sentinel")
+    state = host.file("/etc/redis/sentinel/sentinel.conf")
+    assert state.user == "redis" and state.mode == 0o640
+    assert state.contains("^sentinel monitor fleet ")
+    # What the role owns, recorded without passwords.
+    settings = host.file("/etc/redis/sentinel-settings.conf")
+    assert settings.user == "root" and not settings.contains(PASSWORD)
+
+
+def test_sentinel_bound_to_loopback_and_private_address_and_demands_the_password(host):
+    assert host.socket("tcp://127.0.0.1:26379").is_listening
+    assert host.socket(f"tcp://{private_address(host)}:26379").is_listening
+    assert not host.socket("tcp://0.0.0.0:26379").is_listening
+    out = host.run(f"redis-cli -h {private_address(host)} -p 26379 SENTINEL masters")
+    assert "NOAUTH" in out.stdout + out.stderr
+
+
+def test_sentinel_names_the_master_and_sees_the_replica_and_its_peer(host):
+    master = testinfra.get_host("podman://molecule-redis")
+    assert _sentinel(host, "SENTINEL get-master-addr-by-name fleet").split() == [private_address(master), "6379"]
+    fields = _sentinel(host, "SENTINEL master fleet").split()
+    state = dict(zip(fields[::2], fields[1::2], strict=True))
+    assert state["flags"] == "master"
+    assert state["num-other-sentinels"] == "1"
+    assert state["quorum"] == "2"
+    deadline = time.monotonic() + 30  # Sentinel learns replicas from the master's INFO every 10 s
+    while _sentinel(host, "SENTINEL replicas fleet").count("role-reported") < 1 and time.monotonic() < deadline:
+        time.sleep(1)
+    assert "slave" in _sentinel(host, "SENTINEL replicas fleet")
