@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import ssl
 import time
+import urllib.parse
 
 from amqp.exceptions import MessageNacked
 from kombu import Exchange, Queue
@@ -123,6 +124,48 @@ def declare_dead_letter_queue(connection) -> None:
     DEAD_LETTER_QUEUE.bind(connection.default_channel).declare()
 
 
+#: How long a Redis command (a result read, the producer's per-task subscription, a worker's
+#: write) is retried by kombu's retry_over_time before it raises: 0, 0.5, 1, 1, ... s, 16 tries,
+#: ~14.5 s in all. That rides out a Sentinel failover (the master is declared down after 5 s,
+#: redis_sentinel_down_after_ms, and a replica promoted within ~2 s: the backend-kill drill in
+#: docs/benchmarks.md); a backend down for longer gets a 503 from the API after it.
+RESULT_RETRY_POLICY = {"max_retries": 16, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+#: A worker's result store as a whole (Celery's result_backend_always_retry): it first reads the
+#: stored state without kombu's retry, so this outer loop is what carries it through a failover:
+#: 30 tries, each after a full-jitter wait of up to 2 s (base 0.5 s): ~30 s in all.
+WORKER_STORE_MAX_RETRIES = 30
+
+
+def sentinel_transport_options(settings: Settings) -> dict:
+    """Return the ``result_backend_transport_options`` that Celery's Sentinel backend needs.
+
+    ``master_name`` is the Sentinels' name for the master (``settings.result_backend_master``);
+    ``sentinel_kwargs`` are redis-py's settings for the connections to the Sentinels themselves,
+    which take none of the backend's: the password (the servers', shared by the Sentinels: the
+    first URL's), the same 5 s timeouts, and TLS with this host's certificate when
+    ``settings.result_backend_tls``.
+
+    Args:
+        settings: Settings whose ``result_backend`` holds ``sentinel://`` URLs.
+
+    Returns:
+        ``{"master_name": str, "sentinel_kwargs": dict}``.
+    """
+    first = urllib.parse.urlsplit(settings.result_backend.split(";")[0])
+    sentinel_kwargs: dict = {"socket_timeout": 5, "socket_connect_timeout": 5}
+    if first.password:
+        sentinel_kwargs["password"] = urllib.parse.unquote(first.password)
+    if settings.result_backend_tls:
+        sentinel_kwargs.update(
+            ssl=True,
+            ssl_cert_reqs=ssl.CERT_REQUIRED,
+            ssl_ca_certs=settings.tls_ca_file,
+            ssl_certfile=settings.tls_cert_file,
+            ssl_keyfile=settings.tls_key_file,
+        )
+    return {"master_name": settings.result_backend_master, "sentinel_kwargs": sentinel_kwargs}
+
+
 def celery_config(settings: Settings) -> dict:
     """Return the Celery settings mapping for ``app.conf.update``.
 
@@ -148,11 +191,9 @@ def celery_config(settings: Settings) -> dict:
         # Fail fast (seconds) when Redis is away instead of redis-py's default of waiting on.
         "redis_socket_timeout": 5,
         "redis_socket_connect_timeout": 5,
-        # Give up on an unreachable Redis after ~1.5 s so the API answers 503 rather than hanging
-        # through redis-py's default 20 retries.
-        "result_backend_transport_options": {
-            "retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
-        },
+        # Ride out a result backend failover (6-9 s), then give up (~14.5 s) so that the API
+        # answers 503 rather than hanging through a longer outage.
+        "result_backend_transport_options": {"retry_policy": dict(RESULT_RETRY_POLICY)},
         "task_queues": task_queues(),
         "task_routes": TASK_ROUTES,
         "task_default_queue": "default",
@@ -218,15 +259,27 @@ def celery_config(settings: Settings) -> dict:
             "keyfile": settings.tls_key_file,
             "cert_reqs": ssl.CERT_REQUIRED,
         }
-    if settings.result_backend.startswith("rediss://"):
+    if settings.result_backend_tls:
         # Redis over TLS: its certificate must chain to the CA and name the address connected to
-        # (redis-py checks the host name); Redis asks for this host's certificate too.
+        # (redis-py checks the host name); Redis asks for this host's certificate too. With
+        # Sentinel, this is what the master connections use (SentinelManagedSSLConnection).
         conf["redis_backend_use_ssl"] = {
             "ssl_cert_reqs": ssl.CERT_REQUIRED,
             "ssl_ca_certs": settings.tls_ca_file,
             "ssl_certfile": settings.tls_cert_file,
             "ssl_keyfile": settings.tls_key_file,
         }
+    if settings.result_backend.startswith("sentinel://"):
+        conf["result_backend_transport_options"].update(sentinel_transport_options(settings))
+    if settings.role == "worker":
+        # A worker stores every result, and a failover of the result backend must not lose one:
+        # retry the whole store (WORKER_STORE_MAX_RETRIES) rather than fail the task. With
+        # acks_late the task's message stays unacknowledged meanwhile. Each try reconnects, and
+        # with Sentinel that asks for the master anew.
+        conf["result_backend_always_retry"] = True
+        conf["result_backend_max_retries"] = WORKER_STORE_MAX_RETRIES
+        conf["result_backend_base_sleep_between_retries_ms"] = 500
+        conf["result_backend_max_sleep_between_retries_ms"] = 2000
     if settings.role == "producer":
         # Publisher confirms: a publish returns only once the broker has taken the message, so a
         # node lost mid-publish raises instead of dropping it (a lab trial lost 113-121 of 200 tasks

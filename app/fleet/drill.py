@@ -294,8 +294,164 @@ def wait_for_executions(client, run_id: str, expected: set[int], timeout: float)
         time.sleep(0.5)
 
 
+@dataclass
+class Sent:
+    """One task or chord the result stream sent: its number, id (None when the publish failed)
+    and the value its result must hold."""
+
+    seq: int
+    task_id: str | None
+    expected: float
+    error: str = ""
+
+
+@dataclass
+class ResultReport:
+    """What the result stream of the backend-kill drill found (times in seconds).
+
+    ``lost`` lists confirmed tasks whose result is missing, not SUCCESS, or not the value the
+    task returns (``add(seq, 1000)``); ``chords_lost`` the same for chords (a header of
+    ``chord_size`` ``add`` tasks, ``total`` as the callback). ``seconds_to_all_results`` is how
+    long the read-back took after the stream ended.
+    """
+
+    run_id: str
+    sent: int
+    confirmed: int
+    publish_errors: int
+    results_ok: int
+    lost: list[int] = field(default_factory=list)
+    chords_sent: int = 0
+    chords_confirmed: int = 0
+    chords_ok: int = 0
+    chords_lost: list[int] = field(default_factory=list)
+    fault_at: float | None = None
+    stream_seconds: float = 0.0
+    seconds_to_all_results: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every confirmed task and chord has its result."""
+        return not self.lost and not self.chords_lost
+
+    def summary(self) -> str:
+        """One human-readable line for the playbook output."""
+        return (
+            f"drill {self.run_id}: tasks sent {self.sent}, confirmed {self.confirmed}, publish errors "
+            f"{self.publish_errors}, results ok {self.results_ok}, LOST {len(self.lost)}; chords sent "
+            f"{self.chords_sent}, confirmed {self.chords_confirmed}, ok {self.chords_ok}, "
+            f"LOST {len(self.chords_lost)}; read back in {self.seconds_to_all_results:.2f} s"
+        )
+
+
+def result_stream(
+    app,
+    count: int,
+    rate: float,
+    chords: int,
+    chord_size: int,
+    fault_after: int | None = None,
+    ready_file: str | None = None,
+) -> tuple[list[Sent], list[Sent]]:
+    """Send ``count`` ``fleet.tasks.add(seq, 1000)`` tasks at ``rate`` tasks/s, and ``chords``
+    chords spread evenly among them, keeping every id to read its result back.
+
+    A chord is ``chord([add(seq, j) for j in range(chord_size)], total())``; its result is
+    ``chord_size * seq + chord_size * (chord_size - 1) / 2``. A publish that fails (after the
+    producer's retry policy; a chord's publish also writes its size to the result backend) is
+    recorded with its error and not retried here.
+
+    Args:
+        app: The Celery app (producer side, publisher confirms on).
+        count: Tasks to send.
+        rate: Tasks per second (paced by :func:`paced`).
+        chords: Chords to send among them, 0 or more.
+        chord_size: Tasks in each chord's header, 1 or more.
+        fault_after: After this many tasks, create ``ready_file`` (the playbook's cue).
+        ready_file: Path to create; its parent is created if missing.
+
+    Returns:
+        ``(tasks, chords)``: one :class:`Sent` per task and per chord, in order.
+    """
+    from celery import chord
+
+    add, total = app.tasks["fleet.tasks.add"], app.tasks["fleet.tasks.total"]
+    every = max(1, count // chords) if chords else 0
+    tasks: list[Sent] = []
+    sent_chords: list[Sent] = []
+    for seq in paced(count, rate):
+        try:
+            tasks.append(Sent(seq, add.apply_async(args=(seq, 1000)).id, seq + 1000))
+        except Exception as exc:  # noqa: BLE001 - every publish failure is counted, whatever it is
+            tasks.append(Sent(seq, None, seq + 1000, describe_error(exc)))
+        if every and seq % every == 0 and len(sent_chords) < chords:
+            n = len(sent_chords)
+            expected = chord_size * n + chord_size * (chord_size - 1) / 2
+            try:
+                result = chord([add.s(n, j) for j in range(chord_size)])(total.s())
+                sent_chords.append(Sent(n, result.id, expected))
+            except Exception as exc:  # noqa: BLE001 - as above
+                sent_chords.append(Sent(n, None, expected, describe_error(exc)))
+        if ready_file and fault_after is not None and seq + 1 == fault_after:
+            Path(ready_file).parent.mkdir(parents=True, exist_ok=True)
+            Path(ready_file).write_text("ready\n")
+    return tasks, sent_chords
+
+
+def read_results(app, sent: list[Sent], timeout: float, clock=time.monotonic) -> dict[int, bool]:
+    """Wait for the result of every :class:`Sent` that has an id, up to ``timeout`` seconds in all.
+
+    Returns:
+        ``{seq: ok}``: ok is True when the result is SUCCESS with the expected value; a result
+        still missing when the time is up, a failure, or another value is False.
+    """
+    from celery.exceptions import TimeoutError as ResultTimeout
+
+    deadline = clock() + timeout
+    outcome: dict[int, bool] = {}
+    for item in sent:
+        if item.task_id is None:
+            continue
+        result = app.AsyncResult(item.task_id)
+        try:
+            value = result.get(timeout=max(0.5, deadline - clock()), propagate=False)
+            outcome[item.seq] = result.state == "SUCCESS" and value == item.expected
+        except (ResultTimeout, OSError) as exc:
+            outcome[item.seq] = False
+            item.error = describe_error(exc)
+    return outcome
+
+
+def build_result_report(
+    run_id: str,
+    tasks: list[Sent],
+    chords: list[Sent],
+    task_outcome: dict[int, bool],
+    chord_outcome: dict[int, bool],
+    fault_at: float | None = None,
+) -> ResultReport:
+    """Count what :func:`result_stream` sent and :func:`read_results` found (pure: unit-tested)."""
+    confirmed = [t for t in tasks if t.task_id]
+    confirmed_chords = [c for c in chords if c.task_id]
+    return ResultReport(
+        run_id=run_id,
+        sent=len(tasks),
+        confirmed=len(confirmed),
+        publish_errors=len(tasks) - len(confirmed),
+        results_ok=sum(1 for t in confirmed if task_outcome.get(t.seq)),
+        lost=sorted(t.seq for t in confirmed if not task_outcome.get(t.seq)),
+        chords_sent=len(chords),
+        chords_confirmed=len(confirmed_chords),
+        chords_ok=sum(1 for c in confirmed_chords if chord_outcome.get(c.seq)),
+        chords_lost=sorted(c.seq for c in confirmed_chords if not chord_outcome.get(c.seq)),
+        fault_at=fault_at,
+        errors=sorted({x.error for x in tasks + chords if x.error})[:10],
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point (``run``, ``mark-fault`` or ``http``); returns the exit code."""
+    """Command-line entry point (``run``, ``results``, ``mark-fault`` or ``http``); returns the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="publish a stream, wait for it to drain, report")
@@ -308,6 +464,17 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--ready-file", default=None)
     run.add_argument("--drain-timeout", type=float, default=180.0, help="seconds to wait for stragglers")
     run.add_argument("--report", default=None, help="write the JSON report here")
+    res = sub.add_parser("results", help="send tasks and chords, read every result back, report")
+    res.add_argument("--run-id", default=None, help="default: a new UUID")
+    res.add_argument("--count", type=int, default=600, help="tasks to send (default 600)")
+    res.add_argument("--rate", type=float, default=30.0, help="tasks per second (default 30)")
+    res.add_argument("--chords", type=int, default=20, help="chords among them (default 20)")
+    res.add_argument("--chord-size", type=int, default=5, help="tasks in a chord's header (default 5)")
+    res.add_argument("--fault-after", type=int, default=None, help="create --ready-file after this many tasks")
+    res.add_argument("--ready-file", default=None)
+    res.add_argument("--fault-file", default=None, help="epoch seconds of the fault, written by the playbook")
+    res.add_argument("--read-timeout", type=float, default=120.0, help="seconds to read every result back")
+    res.add_argument("--report", default=None, help="write the JSON report here")
     mark = sub.add_parser("mark-fault", help="record when the fault was injected")
     mark.add_argument("--run-id", required=True)
     mark.add_argument("--at", type=float, required=True, help="epoch seconds of the fault")
@@ -333,6 +500,29 @@ def main(argv: list[str] | None = None) -> int:
 
     app = make_celery(load_settings())
     app.loader.import_default_modules()
+
+    if args.command == "results":
+        if args.count < 1 or args.rate <= 0 or args.chords < 0 or args.chord_size < 1:
+            parser.error("--count and --chord-size must be 1 or more, --chords 0 or more, --rate above 0")
+        run_id = args.run_id or uuid.uuid4().hex
+        started = time.time()
+        tasks, chords = result_stream(
+            app, args.count, args.rate, args.chords, args.chord_size, args.fault_after, args.ready_file
+        )
+        streamed = time.time()
+        task_outcome = read_results(app, tasks, args.read_timeout)
+        chord_outcome = read_results(app, chords, args.read_timeout)
+        fault_path = Path(args.fault_file) if args.fault_file else None
+        fault_at = float(fault_path.read_text()) if fault_path and fault_path.is_file() else None
+        report = build_result_report(run_id, tasks, chords, task_outcome, chord_outcome, fault_at)
+        report.stream_seconds = round(streamed - started, 2)
+        report.seconds_to_all_results = round(time.time() - streamed, 2)
+        print(report.summary())
+        if args.report:
+            Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.report).write_text(json.dumps({**asdict(report), "ok": report.ok}, indent=2))
+        return 0 if report.ok else 1
+
     client = app.backend.client
 
     if args.command == "mark-fault":

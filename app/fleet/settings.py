@@ -32,7 +32,13 @@ class Settings:
         broker_urls: AMQP URLs, one per broker node, in failover order
             (``amqp://user:password@host:5672/vhost``).
         result_backend: Redis URL with password (``redis://:password@host:6379/0``, or
-            ``rediss://`` over TLS).
+            ``rediss://`` over TLS), or ``;``-separated Redis Sentinel URLs
+            (``sentinel://:password@host:26379/0;...``; the password is the servers', which the
+            Sentinels share), for Celery's Sentinel backend.
+        result_backend_master: The Sentinels' name for the master; required with
+            ``sentinel://`` URLs, unused otherwise.
+        result_backend_tls: Talk to the Sentinels and the master over TLS (``sentinel://``
+            URLs; ``rediss://`` says so itself).
         role: ``"producer"`` or ``"worker"``; selects the settings that only one side wants
             (publisher confirms belong to producers, see ``fleet.celeryconfig``).
         broker_heartbeat: AMQP heartbeat in seconds.
@@ -57,6 +63,8 @@ class Settings:
     broker_urls: tuple[str, ...]
     result_backend: str
     role: str = "producer"
+    result_backend_master: str = ""
+    result_backend_tls: bool = False
     broker_heartbeat: int = 10
     sentry_dsn: str = ""
     drills: bool = False
@@ -67,6 +75,11 @@ class Settings:
     tls_cert_file: str = ""
     tls_key_file: str = ""
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """A ``rediss://`` backend is a TLS one, whatever ``result_backend_tls`` says."""
+        if self.result_backend.startswith("rediss://"):
+            object.__setattr__(self, "result_backend_tls", True)
 
 
 def load_settings(path: str | None = None, environ: dict[str, str] | None = None) -> Settings:
@@ -106,6 +119,8 @@ def load_settings(path: str | None = None, environ: dict[str, str] | None = None
     api_max_body_bytes = data.get("api_max_body_bytes", Settings.api_max_body_bytes)
     api_max_json_depth = data.get("api_max_json_depth", Settings.api_max_json_depth)
     api_tokens = data.get("api_tokens", {})
+    result_backend_master = data.get("result_backend_master", "")
+    result_backend_tls = data.get("result_backend_tls", False)
 
     if not isinstance(broker_urls, list) or not broker_urls:
         raise SettingsError(f"broker_urls must be a non-empty list (file {file_path})")
@@ -113,6 +128,15 @@ def load_settings(path: str | None = None, environ: dict[str, str] | None = None
         raise SettingsError("every broker URL must start with amqp://, amqps:// or memory://")
     if not isinstance(result_backend, str) or not result_backend:
         raise SettingsError(f"result_backend must be set (file {file_path})")
+    if not result_backend.startswith(("redis://", "rediss://", "sentinel://", "memory://", "cache+memory://")):
+        raise SettingsError("result_backend must start with redis://, rediss:// or sentinel://")
+    if result_backend.startswith("sentinel://") and not (
+        isinstance(result_backend_master, str) and result_backend_master
+    ):
+        raise SettingsError("sentinel:// URLs need result_backend_master (the Sentinels' name for the master)")
+    if not isinstance(result_backend_tls, bool):
+        raise SettingsError(f"result_backend_tls must be true or false, not {result_backend_tls!r}")
+    result_backend_tls = result_backend_tls or result_backend.startswith("rediss://")
     if role not in ("producer", "worker"):
         raise SettingsError(f"role must be 'producer' or 'worker', not {role!r}")
     if not isinstance(sentry_dsn, str) or (sentry_dsn and not sentry_dsn.startswith(("https://", "http://"))):
@@ -129,9 +153,9 @@ def load_settings(path: str | None = None, environ: dict[str, str] | None = None
     tls = data.get("tls", {})
     if not isinstance(tls, dict) or not all(isinstance(tls.get(k, ""), str) for k in _TLS_KEYS):
         raise SettingsError(f"the [tls] table must hold paths as strings: {', '.join(_TLS_KEYS)}")
-    uses_tls = any(u.startswith("amqps://") for u in broker_urls) or result_backend.startswith("rediss://")
+    uses_tls = any(u.startswith("amqps://") for u in broker_urls) or result_backend_tls
     if uses_tls and not all(tls.get(k) for k in _TLS_KEYS):
-        raise SettingsError(f"amqps:// and rediss:// need the [tls] table's {', '.join(_TLS_KEYS)}")
+        raise SettingsError(f"amqps://, rediss:// and result_backend_tls need the [tls] table's {', '.join(_TLS_KEYS)}")
     try:
         heartbeat = int(heartbeat)
     except (TypeError, ValueError) as exc:
@@ -141,6 +165,8 @@ def load_settings(path: str | None = None, environ: dict[str, str] | None = None
         broker_urls=tuple(broker_urls),
         result_backend=result_backend,
         role=role,
+        result_backend_master=result_backend_master,
+        result_backend_tls=result_backend_tls,
         broker_heartbeat=heartbeat,
         sentry_dsn=sentry_dsn,
         drills=drills,

@@ -117,3 +117,38 @@ def test_tls_urls_verify_the_server_and_present_the_hosts_certificate():
 def test_plaintext_urls_set_no_tls_options():
     conf = _conf("worker")
     assert "broker_use_ssl" not in conf and "redis_backend_use_ssl" not in conf
+
+
+def test_sentinel_urls_give_the_master_name_and_the_sentinels_password_and_tls():
+    files = {"tls_ca_file": "/ca.crt", "tls_cert_file": "/h.crt", "tls_key_file": "/h.key"}
+    backend = "sentinel://:p%2Fw@10.0.0.1:26379/0;sentinel://:p%2Fw@10.0.0.2:26379/0"
+    conf = celery_config(
+        Settings(
+            broker_urls=("amqp://a@h1//",),
+            result_backend=backend,
+            result_backend_master="fleet",
+            result_backend_tls=True,
+            role="worker",
+            **files,
+        )
+    )
+    options = conf["result_backend_transport_options"]
+    assert options["master_name"] == "fleet"
+    kwargs = options["sentinel_kwargs"]
+    assert kwargs["password"] == "p/w"
+    assert kwargs["ssl"] is True and kwargs["ssl_certfile"] == "/h.crt" and kwargs["ssl_cert_reqs"] == ssl.CERT_REQUIRED
+    assert conf["redis_backend_use_ssl"]["ssl_ca_certs"] == "/ca.crt"
+    # A worker keeps storing a result through a failover (~7 s) for ~30 s.
+    assert conf["result_backend_always_retry"] is True
+    assert conf["result_backend_max_retries"] * conf["result_backend_max_sleep_between_retries_ms"] / 2000 >= 25
+
+
+def test_a_producer_rides_out_a_failover_then_gives_up():
+    conf = celery_config(Settings(broker_urls=("amqp://a@h1//",), result_backend="redis://:p@h/0", role="producer"))
+    policy = conf["result_backend_transport_options"]["retry_policy"]
+    waits = [
+        min(policy["interval_start"] + i * policy["interval_step"], policy["interval_max"])
+        for i in range(policy["max_retries"])
+    ]
+    assert 8 <= sum(waits) <= 15, waits  # longer than a Sentinel failover, short of a client's patience
+    assert "result_backend_always_retry" not in conf

@@ -1,4 +1,4 @@
-from fleet.drill import Publish, build_report, http_stream, paced
+from fleet.drill import Publish, Sent, build_report, build_result_report, http_stream, paced
 
 
 def _pubs(n, confirmed=None):
@@ -110,3 +110,19 @@ def test_paced_catches_up_after_a_slow_step_instead_of_stretching():
     # Steps 1 and 2 were due at +0.5 and +1.0: both come at once; step 3 waits for +1.5.
     assert clock.slept == [0.3]
     assert clock.now == 101.5
+
+
+def test_result_report_counts_missing_and_wrong_results_as_lost_and_failed_publishes_apart():
+    tasks = [Sent(0, "a", 1000), Sent(1, None, 1001, "OperationalError"), Sent(2, "c", 1002), Sent(3, "d", 1003)]
+    chords = [Sent(0, "x", 10), Sent(1, "y", 15)]
+    report = build_result_report("r", tasks, chords, {0: True, 2: False}, {0: True, 1: True}, fault_at=5.0)
+    assert (report.sent, report.confirmed, report.publish_errors, report.results_ok) == (4, 3, 1, 1)
+    assert report.lost == [2, 3]  # 2: wrong value or failure; 3: never read back
+    assert (report.chords_confirmed, report.chords_ok, report.chords_lost) == (2, 2, [])
+    assert not report.ok and report.errors == ["OperationalError"]
+    assert "LOST 2" in report.summary()
+
+
+def test_result_report_is_ok_when_every_confirmed_result_is_there():
+    report = build_result_report("r", [Sent(0, "a", 1000), Sent(1, None, 1001)], [], {0: True}, {})
+    assert report.ok and report.lost == [] and report.publish_errors == 1

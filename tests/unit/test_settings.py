@@ -45,6 +45,14 @@ def test_environment_overrides_file(tmp_path):
         ('broker_urls = ["amqps://h//"]\nresult_backend = "redis://x"', r"\[tls\]"),
         ('broker_urls = ["amqp://h//"]\nresult_backend = "rediss://x"\n[tls]\nca_file = "/ca"', r"\[tls\]"),
         ('broker_urls = ["amqp://h//"]\nresult_backend = "redis://x"\n[tls]\nca_file = 1', r"\[tls\]"),
+        ('broker_urls = ["amqp://h//"]\nresult_backend = "http://x"', "result_backend must start"),
+        ('broker_urls = ["amqp://h//"]\nresult_backend = "sentinel://:p@s1:26379/0"', "result_backend_master"),
+        (
+            'broker_urls = ["amqp://h//"]\nresult_backend = "sentinel://:p@s1:26379/0"\n'
+            'result_backend_master = "fleet"\nresult_backend_tls = true',
+            r"\[tls\]",
+        ),
+        ('broker_urls = ["amqp://h//"]\nresult_backend = "redis://x"\nresult_backend_tls = "yes"', "true or false"),
     ],
 )
 def test_bad_settings_are_refused(tmp_path, text, message):
