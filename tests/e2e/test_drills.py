@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from .conftest import RESULTS, run_drill
+from .conftest import RESULTS, run_drill, run_playbook
 
 pytestmark = pytest.mark.e2e
 
@@ -58,3 +58,15 @@ def test_rotating_every_password_under_load_loses_nothing(lab):
     # The drill itself checks that each old password is refused and each new one accepted.
     after = {name: lab.secret(name) for name in before}
     assert all(before[name] != after[name] for name in before), "a secret was not rotated"
+
+
+def test_backend_kill_fails_over_and_loses_no_result_and_no_chord(lab):
+    """kill -9 the Redis master mid-stream: the Sentinels promote the replica, and every confirmed
+    task's result and every chord's is read back afterwards (the drill exits 1 otherwise)."""
+    run = run_playbook("drills/backend-kill.yml")
+    assert run.returncode == 0, run.output[-6000:]
+    report = json.loads((RESULTS / "drill-backend-kill.json").read_text())
+    print(json.dumps({k: v for k, v in report.items() if k not in ("lost", "chords_lost")}, indent=1))
+    assert report["fault_at"] is not None, "the master was not killed"
+    assert report["lost"] == [] and report["results_ok"] == report["confirmed"] > 0, report["lost"][:20]
+    assert report["chords_lost"] == [] and report["chords_ok"] == report["chords_confirmed"] > 0

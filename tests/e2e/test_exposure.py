@@ -78,26 +78,38 @@ def test_nftables_active_with_the_stacks_table_on_every_host(lab):
         assert chain["policy"] == "drop", (name, chain)
 
 
-def test_a_worker_reaches_its_brokers_and_backend_and_nothing_else(lab):
+def test_a_worker_reaches_its_brokers_backends_and_sentinels_and_nothing_else(lab):
     broker, web, worker = lab.groups["brokers"][0], lab.groups["producers"][0], lab.groups["workers"][0]
     b, w = lab.hosts[broker], lab.hosts[web]
-    got = _reachable(lab.host(worker), [(b, 5671), (w, 6379), (b, 15671), (b, 25672), (b, 4369), (w, 8000), (w, 5555)])
+    got = _reachable(
+        lab.host(worker),
+        [(b, 5671), (w, 6379), (b, 26379), (b, 15671), (b, 25672), (b, 4369), (w, 8000), (w, 5555), (w, 26379)],
+    )
     assert got == {
         f"{b}:5671": True,
         f"{w}:6379": True,
+        f"{b}:26379": True,
         f"{b}:15671": False,
         f"{b}:25672": False,
         f"{b}:4369": False,
         f"{w}:8000": False,
         f"{w}:5555": False,
+        f"{w}:26379": False,
     }
 
 
-def test_a_broker_reaches_its_peers_but_not_the_result_backend_or_the_api(lab):
+def test_a_broker_reaches_its_peers_and_as_a_sentinel_the_result_backend_but_not_the_api(lab):
     broker, peer, web = lab.groups["brokers"][0], lab.groups["brokers"][1], lab.groups["producers"][0]
     p, w = lab.hosts[peer], lab.hosts[web]
-    got = _reachable(lab.host(broker), [(p, 25672), (p, 4369), (w, 6379), (w, 8000)])
-    assert got == {f"{p}:25672": True, f"{p}:4369": True, f"{w}:6379": False, f"{w}:8000": False}
+    got = _reachable(lab.host(broker), [(p, 25672), (p, 4369), (p, 26379), (w, 6379), (w, 8000)])
+    assert got == {f"{p}:25672": True, f"{p}:4369": True, f"{p}:26379": True, f"{w}:6379": True, f"{w}:8000": False}
+
+
+def test_a_backend_reaches_its_peer_backends_redis_but_not_the_brokers_amqp(lab):
+    first, second = lab.groups["backends"][0], lab.groups["backends"][-1]
+    broker = lab.hosts[lab.groups["brokers"][0]]
+    got = _reachable(lab.host(second), [(lab.hosts[first], 6379), (broker, 26379), (broker, 5671)])
+    assert got == {f"{lab.hosts[first]}:6379": True, f"{broker}:26379": True, f"{broker}:5671": False}
 
 
 def test_what_is_dropped_is_counted(lab):

@@ -118,6 +118,27 @@ def test_redis_needs_a_password_and_listens_on_private_addresses_only(lab):
     assert sorted(s.split("://")[1].rsplit(":", 1)[0] for s in sockets) == sorted([address, "127.0.0.1"])
 
 
+def test_every_sentinel_names_the_first_backend_and_sees_its_replicas_and_peers(lab):
+    """Three Sentinels on the brokers agree on the master (the first backend, as deployed and as
+    every drill leaves it), know each replica, and see the two other Sentinels; the replicas'
+    links are up."""
+    files = {"cacert": "ca.crt", "cert": "host.crt", "key": "host.key"}
+    tls = "--tls " + " ".join(f"--{flag} /etc/celery-fleet/tls/{name}" for flag, name in files.items())
+    auth = f"REDISCLI_AUTH={lab.secret('redis')}"
+    master = lab.hosts[lab.groups["backends"][0]]
+    for name in lab.groups["brokers"]:
+        cli = f"{auth} redis-cli {tls} -h 127.0.0.1 -p 26379"
+        host = lab.host(name)
+        assert host.check_output(f"{cli} SENTINEL get-master-addr-by-name fleet").split() == [master, "6379"], name
+        fields = host.check_output(f"{cli} SENTINEL master fleet").split()
+        state = dict(zip(fields[::2], fields[1::2], strict=True))
+        assert (state["flags"], state["num-other-sentinels"], state["quorum"]) == ("master", "2", "2"), (name, state)
+        assert state["num-slaves"] == str(len(lab.groups["backends"]) - 1), (name, state)
+    for name in lab.groups["backends"][1:]:
+        info = lab.host(name).check_output(f"{auth} redis-cli {tls} -h 127.0.0.1 INFO replication")
+        assert "role:slave" in info and "master_link_status:up" in info and f"master_host:{master}" in info, info
+
+
 def test_producer_is_healthy(lab):
     status, body = api_call(f"{_api(lab)}/healthz")
     assert status == 200, body
