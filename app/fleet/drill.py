@@ -6,7 +6,8 @@ the ``playbooks/drills/*.yml`` playbooks, which inject the fault meanwhile::
     python -m fleet.drill run --count 1000 --rate 50 --queue default \\
         --fault-after 200 --ready-file /run/fleet-drill/ready --report /var/tmp/drill.json
     python -m fleet.drill mark-fault --run-id RUN --at 1763750000.25
-    python -m fleet.drill http --url http://10.213.42.20:8000/tasks/ping --count 600 --rate 5
+    python -m fleet.drill http --url http://10.213.42.20:8000/tasks/ping --count 600 --rate 5 \\
+        [--read-back 120 --max-non-2xx 0]
 
 It records every publish (confirmed, or the error), reads every execution back from Redis (each
 ``fleet.drill_tasks.drill_step`` appends one record), and reports: sent, confirmed, completed, lost
@@ -216,34 +217,64 @@ def publish_stream(
     return publishes
 
 
-def http_stream(post, url: str, count: int, rate: float) -> dict:
+def http_stream(
+    post,
+    url: str,
+    count: int,
+    rate: float,
+    fault_after: int | None = None,
+    ready_file: str | None = None,
+) -> dict:
     """POST to the producer API ``count`` times at ``rate`` requests/s and count the answers.
 
-    Runs beside a drill that touches the producer (rolling-upgrade): each request publishes a
-    real task (``POST /tasks/ping``), so an answer is what a client of the API would get. Paced
-    by :func:`paced`, as :func:`publish_stream` is.
+    Runs beside a drill that touches the producer (rolling-upgrade, web-host-down): each request
+    publishes a real task (``POST /tasks/ping``), so an answer is what a client of the API would
+    get. Paced by :func:`paced`, as :func:`publish_stream` is.
 
     Args:
-        post: ``post(url) -> int``: sends one request and returns the HTTP status; raises on a
-            connection error or timeout (counted as an error, not a status).
-        url: The API endpoint, e.g. ``http://10.213.42.20:8000/tasks/ping``.
+        post: ``post(url) -> (status, body)``: sends one request and returns the HTTP status and
+            the decoded JSON body (a dict); raises on a connection error or timeout (counted as
+            an error, not a status).
+        url: The API endpoint, e.g. ``https://10.213.42.25:8000/tasks/ping``.
         count: Requests to send.
         rate: Target request rate, requests per second.
+        fault_after: With ``ready_file``, write that file once this many requests were sent,
+            the cue for the playbook to inject the fault.
+        ready_file: Path of that cue file.
 
     Returns:
         ``{"sent": int, "by_status": {status: count}, "errors": int, "non_2xx": int,
-        "error_samples": [str], "seconds": float}``; ``non_2xx`` counts errors too.
+        "error_samples": [str], "seconds": float, "slowest_seconds": float,
+        "longest_seconds_without_2xx": float, "accepted": [task id]}``;
+        ``non_2xx`` counts errors too; ``slowest_seconds`` is the longest request (answered or not);
+        ``longest_seconds_without_2xx`` the longest time between two 2xx answers (or from the start
+        to the first, or from the last to the end): what a client saw of an outage;
+        ``accepted`` holds the ``task_id`` of every 2xx answer, in order.
     """
     by_status: dict[str, int] = {}
     errors: list[str] = []
+    accepted: list[str] = []
+    slowest = 0.0
     started = time.monotonic()
-    for _ in paced(count, rate):
+    last_2xx, longest_gap = started, 0.0
+    for seq in paced(count, rate):
+        sent_at = time.monotonic()
         try:
-            status = post(url)
+            status, body = post(url)
         except Exception as exc:  # noqa: BLE001 - every failed request is counted, whatever it is
             errors.append(describe_error(exc))
-            continue
-        by_status[str(status)] = by_status.get(str(status), 0) + 1
+            status, body = None, None
+        slowest = max(slowest, time.monotonic() - sent_at)
+        if status is not None:
+            by_status[str(status)] = by_status.get(str(status), 0) + 1
+            if 200 <= status < 300:
+                now = time.monotonic()
+                longest_gap, last_2xx = max(longest_gap, now - last_2xx), now
+                if isinstance(body, dict) and body.get("task_id"):
+                    accepted.append(body["task_id"])
+        if ready_file and fault_after is not None and seq + 1 == fault_after:
+            Path(ready_file).parent.mkdir(parents=True, exist_ok=True)
+            Path(ready_file).write_text(f"{seq + 1}\n")
     non_2xx = len(errors) + sum(n for status, n in by_status.items() if not status.startswith("2"))
     return {
         "sent": count,
@@ -252,27 +283,77 @@ def http_stream(post, url: str, count: int, rate: float) -> dict:
         "non_2xx": non_2xx,
         "error_samples": sorted(set(errors))[:10],
         "seconds": round(time.monotonic() - started, 2),
+        "slowest_seconds": round(slowest, 2),
+        "longest_seconds_without_2xx": round(max(longest_gap, time.monotonic() - last_2xx), 2),
+        "accepted": accepted,
     }
 
 
-def _post_json(url: str, timeout: float = 10.0) -> int:
-    """POST an empty JSON object to ``url`` with ``$FLEET_API_TOKEN``; return the HTTP status (4xx and 5xx included).
+def read_back(
+    get, status_url: str, task_ids: list[str], timeout: float, clock=time.monotonic, sleep=time.sleep
+) -> dict:
+    """Ask the API for each accepted task's state until every one succeeded or ``timeout`` passes.
+
+    A task the API accepted (2xx) was confirmed by the broker: it must run, and its result must be
+    readable (``GET /tasks/<id>`` answers ``state: SUCCESS``). One that never does is lost.
+
+    Args:
+        get: ``get(url) -> (status, body)``, as ``post`` of :func:`http_stream`; a raised error
+            or a non-200 answer leaves the task to the next round.
+        status_url: ``GET`` URL with ``{task_id}``, e.g. ``https://10.213.42.25:8000/tasks/{task_id}``.
+        task_ids: The accepted tasks' ids.
+        timeout: Seconds for the whole read-back.
+        clock: Monotonic clock, seconds (a test passes a fake).
+        sleep: Sleep function, seconds (a test passes a fake).
+
+    Returns:
+        ``{"read_back": int, "succeeded": int, "lost": [task id], "states": {state: count},
+        "read_seconds": float}``; ``states`` are the last answers of the lost ones.
+    """
+    started = clock()
+    pending = list(dict.fromkeys(task_ids))
+    states: dict[str, str] = {}
+    while True:
+        still = []
+        for task_id in pending:
+            try:
+                status, body = get(status_url.format(task_id=task_id))
+            except Exception as exc:  # noqa: BLE001 - an unreadable answer is asked again
+                states[task_id] = describe_error(exc)
+                still.append(task_id)
+                continue
+            state = body.get("state") if status == 200 and isinstance(body, dict) else f"HTTP {status}"
+            if state != "SUCCESS":
+                states[task_id] = str(state)
+                still.append(task_id)
+        pending = still
+        if not pending or clock() - started >= timeout:
+            break
+        sleep(1.0)
+    counts: dict[str, int] = {}
+    for task_id in pending:
+        counts[states[task_id]] = counts.get(states[task_id], 0) + 1
+    return {
+        "read_back": len(task_ids),
+        "succeeded": len(task_ids) - len(pending),
+        "lost": pending,
+        "states": counts,
+        "read_seconds": round(clock() - started, 2),
+    }
+
+
+def _api_json(url: str, body: dict | None = None, timeout: float = 20.0) -> tuple[int, dict]:
+    """One request to the API with ``$FLEET_API_TOKEN``: POST ``body`` as JSON, or GET when None.
+
+    Returns:
+        ``(status, decoded JSON body)``; 4xx and 5xx answers are returned, not raised.
 
     Raises:
-        OSError: the connection failed or timed out (``urllib.error.URLError`` is one).
+        fleet.demo.ApiError: the connection failed or timed out, or the answer was not JSON.
     """
-    import urllib.error
-    import urllib.request
+    from fleet.demo import api_call
 
-    from fleet.demo import auth_headers
-
-    headers = {"Content-Type": "application/json", **auth_headers()}
-    request = urllib.request.Request(url, data=b"{}", headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
+    return api_call(url, "GET" if body is None else "POST", body, timeout=timeout)
 
 
 def read_executions(client, run_id: str) -> list[dict]:
@@ -483,17 +564,42 @@ def main(argv: list[str] | None = None) -> int:
     http.add_argument("--count", type=int, default=600, help="requests to send (default 600)")
     http.add_argument("--rate", type=float, default=5.0, help="requests per second (default 5)")
     http.add_argument("--report", default=None, help="write the JSON report here")
+    http.add_argument("--fault-after", type=int, default=None, help="write --ready-file after this many requests")
+    http.add_argument("--ready-file", default=None)
+    http.add_argument(
+        "--read-back",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="then ask GET /tasks/<id> for every accepted task, up to SECONDS; any not SUCCESS is lost",
+    )
+    http.add_argument(
+        "--max-non-2xx", type=int, default=0, help="exit 1 when more answers than this are not 2xx (default 0)"
+    )
+    http.add_argument("--timeout", type=float, default=20.0, help="seconds per request (default 20)")
     args = parser.parse_args(argv)
 
     if args.command == "http":
         if args.count < 1 or args.rate <= 0:
             parser.error("--count must be 1 or more and --rate above 0")
-        answers = http_stream(_post_json, args.url, args.count, args.rate)
-        print(json.dumps(answers))
+
+        def call(url: str, body: dict | None = None) -> tuple[int, dict]:
+            return _api_json(url, body, timeout=args.timeout)
+
+        answers = http_stream(
+            lambda url: call(url, {}), args.url, args.count, args.rate, args.fault_after, args.ready_file
+        )
+        accepted = answers.pop("accepted")
+        answers["accepted"] = len(accepted)
+        if args.read_back is not None:
+            status_url = args.url.rsplit("/tasks/", 1)[0] + "/tasks/{task_id}"
+            answers.update(read_back(call, status_url, accepted, args.read_back))
+        ok = answers["non_2xx"] <= args.max_non_2xx and not answers.get("lost")
+        print(json.dumps({**answers, "lost": len(answers.get("lost", [])), "ok": ok}))
         if args.report:
             Path(args.report).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.report).write_text(json.dumps(answers, indent=2))
-        return 0 if answers["non_2xx"] == 0 else 1
+            Path(args.report).write_text(json.dumps({**answers, "ok": ok}, indent=2))
+        return 0 if ok else 1
 
     from fleet.celery_app import make_celery
     from fleet.settings import load_settings

@@ -118,6 +118,8 @@ class Lab:
     ssh_config: Path
     first_deploy: PlaybookRun
     second_deploy: PlaybookRun | None = None
+    #: The producer API's floating address (inventory/lab: fleet_api_virtual_address).
+    api_address: str = ""
 
     def host(self, name: str):
         """A testinfra host reached over SSH with the lab's ssh_config."""
@@ -162,7 +164,7 @@ class Lab:
         }
 
 
-def _inventory() -> tuple[dict[str, str], dict[str, list[str]]]:
+def _inventory() -> tuple[dict[str, str], dict[str, list[str]], str]:
     out = subprocess.run(
         [str(BIN / "ansible-inventory"), "-i", str(STACK), "-i", str(INVENTORY), "--list"],
         capture_output=True,
@@ -172,7 +174,8 @@ def _inventory() -> tuple[dict[str, str], dict[str, list[str]]]:
     data = json.loads(out)
     hosts = {h: v["ansible_host"] for h, v in data["_meta"]["hostvars"].items()}
     groups = {g: data[g]["hosts"] for g in ("brokers", "producers", "backends", "workers")}
-    return hosts, groups
+    api_address = data["_meta"]["hostvars"][groups["producers"][0]].get("fleet_api_virtual_address", "")
+    return hosts, groups, api_address
 
 
 @pytest.fixture(scope="session")
@@ -189,8 +192,14 @@ def lab():
         assert up.returncode == 0, f"lab/up.yml failed:\n{up.output[-4000:]}"
         deploy = run_playbook("site.yml")
         assert deploy.returncode == 0, f"site.yml failed:\n{deploy.output[-6000:]}"
-        hosts, groups = _inventory()
-        lab = Lab(hosts=hosts, groups=groups, ssh_config=ROOT / ".lab" / "ssh_config", first_deploy=deploy)
+        hosts, groups, api_address = _inventory()
+        lab = Lab(
+            hosts=hosts,
+            groups=groups,
+            ssh_config=ROOT / ".lab" / "ssh_config",
+            first_deploy=deploy,
+            api_address=api_address,
+        )
         # The tests call the API as its `operator` client (fleet.demo.api_call reads the token).
         # Every HTTPS call of this process (urllib's default context) trusts the lab's CA.
         with pytest.MonkeyPatch.context() as env:

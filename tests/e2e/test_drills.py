@@ -70,3 +70,16 @@ def test_backend_kill_fails_over_and_loses_no_result_and_no_chord(lab):
     assert report["fault_at"] is not None, "the master was not killed"
     assert report["lost"] == [] and report["results_ok"] == report["confirmed"] > 0, report["lost"][:20]
     assert report["chords_lost"] == [] and report["chords_ok"] == report["chords_confirmed"] > 0
+
+
+def test_web_host_down_moves_the_api_address_and_loses_no_accepted_task(lab):
+    """Stop the whole producer host that holds the API's floating address (on the lab, also the
+    Redis master) under a steady HTTP load: the address answers from the other producer, and every
+    task the API accepted is read back as SUCCESS through it (the drill exits 1 otherwise)."""
+    run = run_playbook("drills/web-host-down.yml")
+    assert run.returncode == 0, run.output[-6000:]
+    report = json.loads((RESULTS / "drill-web-host-down.json").read_text())
+    timeline = json.loads((RESULTS / "drill-web-host-down-failover.json").read_text())
+    print(json.dumps({**{k: v for k, v in report.items() if k != "lost"}, **timeline}, indent=1))
+    assert timeline["stopped"] == lab.groups["producers"][0], timeline
+    assert report["lost"] == [] and report["succeeded"] == report["accepted"] > 0, report["lost"][:20]

@@ -61,11 +61,12 @@ def _dropped(host) -> int:
 
 def test_every_listening_socket_is_on_loopback_or_the_hosts_private_address(lab):
     for name, address in lab.hosts.items():
-        exposed = [
-            row
-            for row in _listening(lab.host(name))
-            if row[0] not in ("127.0.0.1", "::1", address) and row[1] not in WILDCARD_ALLOWED
-        ]
+        own = {"127.0.0.1", "::1", address}
+        exposed = [row for row in _listening(lab.host(name)) if row[0] not in own and row[1] not in WILDCARD_ALLOWED]
+        if name in lab.groups["producers"] and lab.api_address:
+            # Every producer binds the API's floating address (held by one of them at a time), for the API only.
+            assert (lab.api_address, 8000) in {row[:2] for row in exposed}, (name, exposed)
+            exposed = [row for row in exposed if row[:2] != (lab.api_address, 8000)]
         assert not exposed, f"{name} listens beyond loopback and {address}: {exposed}"
 
 
@@ -105,11 +106,12 @@ def test_a_broker_reaches_its_peers_and_as_a_sentinel_the_result_backend_but_not
     assert got == {f"{p}:25672": True, f"{p}:4369": True, f"{p}:26379": True, f"{w}:6379": True, f"{w}:8000": False}
 
 
-def test_a_backend_reaches_its_peer_backends_redis_but_not_the_brokers_amqp(lab):
+def test_a_backend_reaches_its_peer_backends_redis_and_the_sentinels_but_not_the_brokers_cluster_ports(lab):
+    # In the lab both backends are producers too, so they reach AMQP as clients (tested above for a worker).
     first, second = lab.groups["backends"][0], lab.groups["backends"][-1]
     broker = lab.hosts[lab.groups["brokers"][0]]
-    got = _reachable(lab.host(second), [(lab.hosts[first], 6379), (broker, 26379), (broker, 5671)])
-    assert got == {f"{lab.hosts[first]}:6379": True, f"{broker}:26379": True, f"{broker}:5671": False}
+    got = _reachable(lab.host(second), [(lab.hosts[first], 6379), (broker, 26379), (broker, 25672)])
+    assert got == {f"{lab.hosts[first]}:6379": True, f"{broker}:26379": True, f"{broker}:25672": False}
 
 
 def test_what_is_dropped_is_counted(lab):

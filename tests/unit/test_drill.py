@@ -1,4 +1,4 @@
-from fleet.drill import Publish, Sent, build_report, build_result_report, http_stream, paced
+from fleet.drill import Publish, Sent, build_report, build_result_report, http_stream, paced, read_back
 
 
 def _pubs(n, confirmed=None):
@@ -63,20 +63,57 @@ def test_a_publish_error_names_the_error_it_wraps():
     assert describe_error(ValueError("bad")) == "ValueError: bad"
 
 
-def test_http_stream_counts_statuses_and_errors():
+def test_http_stream_counts_statuses_and_errors_and_keeps_the_accepted_task_ids(tmp_path):
     answers = iter([202, 202, 503, OSError("connection refused"), 202])
+    ready = tmp_path / "ready"
+    sent = []
 
     def post(url):
+        sent.append(url)
+        if len(sent) == 3:
+            assert not ready.exists()
+        if len(sent) == 4:
+            assert ready.read_text() == "3\n"
         answer = next(answers)
         if isinstance(answer, Exception):
             raise answer
-        return answer
+        return answer, ({"task_id": f"t{len(sent)}"} if answer == 202 else {"error": "down"})
 
-    report = http_stream(post, "http://api/tasks/ping", count=5, rate=1000)
+    report = http_stream(post, "http://api/tasks/ping", count=5, rate=1000, fault_after=3, ready_file=str(ready))
     assert report["sent"] == 5
     assert report["by_status"] == {"202": 3, "503": 1}
     assert report["errors"] == 1
     assert report["non_2xx"] == 2
+    assert report["accepted"] == ["t1", "t2", "t5"]
+
+
+def test_read_back_retries_until_success_and_reports_what_never_succeeded():
+    clock = FakeClock()
+    rounds = {"a": iter([(200, {"state": "PENDING"}), (200, {"state": "SUCCESS"})]), "b": None, "c": None}
+
+    def get(url):
+        task_id = url.rsplit("/", 1)[1]
+        if task_id == "a":
+            return next(rounds["a"])
+        if task_id == "b":
+            raise OSError("connection refused")
+        return 200, {"state": "PENDING"}
+
+    got = read_back(get, "http://api/tasks/{task_id}", ["a", "b", "c"], timeout=5, clock=clock, sleep=clock.sleep)
+    assert got["read_back"] == 3
+    assert got["succeeded"] == 1
+    assert got["lost"] == ["b", "c"]
+    assert got["states"] == {"OSError: connection refused": 1, "PENDING": 1}
+    assert got["read_seconds"] >= 5
+
+
+def test_read_back_stops_as_soon_as_everything_succeeded():
+    clock = FakeClock()
+    got = read_back(
+        lambda url: (200, {"state": "SUCCESS"}), "u/{task_id}", ["x", "y"], timeout=60, clock=clock, sleep=clock.sleep
+    )
+    assert got == {"read_back": 2, "succeeded": 2, "lost": [], "states": {}, "read_seconds": 0.0}
+    assert clock.slept == []
 
 
 class FakeClock:

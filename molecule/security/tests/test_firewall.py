@@ -82,3 +82,13 @@ def test_boot_ruleset_loads_the_same_table(host):
 
 def test_ipv6_prefix_rendered(host):
     assert host.file(f"/etc/nftables.d/{TABLE}.nft").contains("ip6 saddr { fd00:213::/64 } tcp dport 8080")
+
+
+def test_vrrp_entry_admits_ip_protocol_112_from_its_source_only(host):
+    """A ``proto: vrrp`` entry (keepalived's adverts) renders a port-less rule on IP protocol 112."""
+    data = json.loads(host.check_output(f"nft --json list chain inet {TABLE} input"))
+    rules = [item["rule"] for item in data["nftables"] if item.get("rule", {}).get("comment") == "probe-vrrp"]
+    assert len(rules) == 1, rules
+    text = json.dumps(rules[0]["expr"])
+    assert '"l4proto"' in text and ("112" in text or '"vrrp"' in text) and "dport" not in text, text
+    assert '"saddr"' in text, text
