@@ -1,8 +1,10 @@
 import ssl
 from pathlib import Path
 
+import pytest
 import yaml
-from fleet.celery_app import make_celery
+from celery.app.backends import by_url
+from fleet.celery_app import PublishOnlyRedisBackend, PublishOnlySentinelBackend, make_celery, publish_only_backend
 from fleet.celeryconfig import DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE, QUEUES, TASK_ROUTES, celery_config
 from fleet.settings import Settings
 
@@ -152,3 +154,39 @@ def test_a_producer_rides_out_a_failover_then_gives_up():
     ]
     assert 8 <= sum(waits) <= 15, waits  # longer than a Sentinel failover, short of a client's patience
     assert "result_backend_always_retry" not in conf
+
+
+@pytest.mark.parametrize(
+    ("url", "backend_class"),
+    [
+        ("redis://:p@h:6379/0", PublishOnlyRedisBackend),
+        ("rediss://:p@h:6379/0?ssl_cert_reqs=required", PublishOnlyRedisBackend),
+        ("sentinel://:p@s1:26379/0;sentinel://:p@s2:26379/0", PublishOnlySentinelBackend),
+    ],
+)
+def test_the_api_selects_a_publish_only_backend_through_celerys_own_class_plus_url_form(url, backend_class):
+    setting = publish_only_backend(url)
+    cls, passed_url = by_url(setting)
+    assert cls is backend_class and passed_url == url
+
+
+def test_other_backends_are_left_as_they_are():
+    assert publish_only_backend("cache+memory://") == "cache+memory://"
+
+
+def test_a_publish_only_backend_subscribes_to_nothing_before_a_publish():
+    app = make_celery(Settings(broker_urls=("memory://",), result_backend="redis://:p@127.0.0.1:9/0"))
+    app.conf.result_backend = publish_only_backend(app.conf.result_backend)
+    backend = app.backend
+    assert isinstance(backend, PublishOnlyRedisBackend)
+    backend.on_task_call(None, "0b6f0a3e-1d1e-4c55-9a53-1c3f6a1b2c3d")  # Celery's plain backend would connect here
+    assert backend.result_consumer.subscribed_to == set()
+
+
+def test_the_web_app_publishes_without_a_result_subscription():
+    from fleet.web import create_app
+
+    app = create_app(
+        Settings(broker_urls=("memory://",), result_backend="redis://:p@127.0.0.1:9/0", api_tokens={"t": "x" * 40})
+    )
+    assert isinstance(app.extensions["celery"].backend, PublishOnlyRedisBackend)
