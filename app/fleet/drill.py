@@ -170,6 +170,14 @@ def paced(count: int, rate: float, clock=time.monotonic, sleep=time.sleep) -> It
         yield seq
 
 
+def _cue(ready_file: str | None, fault_after: int | None, sent: int, text: str) -> None:
+    """Write ``text`` to ``ready_file`` (its parent made if missing) when ``sent`` reaches
+    ``fault_after``: the playbook's cue to inject the fault. Nothing without both."""
+    if ready_file and fault_after is not None and sent == fault_after:
+        Path(ready_file).parent.mkdir(parents=True, exist_ok=True)
+        Path(ready_file).write_text(text)
+
+
 def publish_stream(
     app,
     run_id: str,
@@ -211,9 +219,7 @@ def publish_stream(
             publishes.append(Publish(seq, stamp, queue, True))
         except Exception as exc:  # noqa: BLE001 - every publish failure is counted, whatever it is
             publishes.append(Publish(seq, stamp, queue, False, describe_error(exc)))
-        if ready_file and fault_after is not None and seq + 1 == fault_after:
-            Path(ready_file).parent.mkdir(parents=True, exist_ok=True)
-            Path(ready_file).write_text(f"{run_id}\n")
+        _cue(ready_file, fault_after, seq + 1, f"{run_id}\n")
     return publishes
 
 
@@ -272,9 +278,7 @@ def http_stream(
                 longest_gap, last_2xx = max(longest_gap, now - last_2xx), now
                 if isinstance(body, dict) and body.get("task_id"):
                     accepted.append(body["task_id"])
-        if ready_file and fault_after is not None and seq + 1 == fault_after:
-            Path(ready_file).parent.mkdir(parents=True, exist_ok=True)
-            Path(ready_file).write_text(f"{seq + 1}\n")
+        _cue(ready_file, fault_after, seq + 1, f"{seq + 1}\n")
     non_2xx = len(errors) + sum(n for status, n in by_status.items() if not status.startswith("2"))
     return {
         "sent": count,
@@ -340,20 +344,6 @@ def read_back(
         "states": counts,
         "read_seconds": round(clock() - started, 2),
     }
-
-
-def _api_json(url: str, body: dict | None = None, timeout: float = 20.0) -> tuple[int, dict]:
-    """One request to the API with ``$FLEET_API_TOKEN``: POST ``body`` as JSON, or GET when None.
-
-    Returns:
-        ``(status, decoded JSON body)``; 4xx and 5xx answers are returned, not raised.
-
-    Raises:
-        fleet.demo.ApiError: the connection failed or timed out, or the answer was not JSON.
-    """
-    from fleet.demo import api_call
-
-    return api_call(url, "GET" if body is None else "POST", body, timeout=timeout)
 
 
 def read_executions(client, run_id: str) -> list[dict]:
@@ -474,9 +464,7 @@ def result_stream(
                 sent_chords.append(Sent(n, result.id, expected))
             except Exception as exc:  # noqa: BLE001 - as above
                 sent_chords.append(Sent(n, None, expected, describe_error(exc)))
-        if ready_file and fault_after is not None and seq + 1 == fault_after:
-            Path(ready_file).parent.mkdir(parents=True, exist_ok=True)
-            Path(ready_file).write_text("ready\n")
+        _cue(ready_file, fault_after, seq + 1, "ready\n")
     return tasks, sent_chords
 
 
@@ -583,8 +571,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.count < 1 or args.rate <= 0:
             parser.error("--count must be 1 or more and --rate above 0")
 
+        from fleet.demo import api_call
+
         def call(url: str, body: dict | None = None) -> tuple[int, dict]:
-            return _api_json(url, body, timeout=args.timeout)
+            """POST ``body`` (GET when None) with ``$FLEET_API_TOKEN``; raises fleet.demo.ApiError."""
+            return api_call(url, "GET" if body is None else "POST", body, timeout=args.timeout)
 
         answers = http_stream(
             lambda url: call(url, {}), args.url, args.count, args.rate, args.fault_after, args.ready_file
