@@ -118,6 +118,18 @@ def test_redis_needs_a_password_and_listens_on_private_addresses_only(lab):
     assert sorted(s.split("://")[1].rsplit(":", 1)[0] for s in sockets) == sorted([address, "127.0.0.1"])
 
 
+def test_every_backend_runs_its_memory_alarm_and_passes_it(lab):
+    """The memory alarm's timer runs on every backend, and its check (as the redis user, over TLS
+    with the host's certificate) reads the server and passes: far below 80 % of maxmemory."""
+    for name in lab.groups["backends"]:
+        host = lab.host(name)
+        timer = host.service("redis-memory-alarm.timer")
+        assert timer.is_running and timer.is_enabled, name
+        host.run("systemctl reset-failed redis-memory-alarm.service")
+        run = host.run("systemctl start redis-memory-alarm.service")
+        assert run.rc == 0, (name, host.run("journalctl -o cat -n 5 -u redis-memory-alarm.service").stdout)
+
+
 def test_every_sentinel_names_the_first_backend_and_sees_its_replicas_and_peers(lab):
     """Three Sentinels on the brokers agree on the master (the first backend, as deployed and as
     every drill leaves it), know each replica, and see the two other Sentinels; the replicas'

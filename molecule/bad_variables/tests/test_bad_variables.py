@@ -95,6 +95,11 @@ CASES = {
         {"redis_bind_addresses": ["10.0.0.5"], "redis_requirepass": "sixteen-characters"},
         "127.0.0.1 among them",
     ),
+    "redis-memory-alarm-at-the-cap": (
+        "redis",
+        {"redis_requirepass": "sixteen-characters", "redis_memory_alarm_percent": 100},
+        "redis_memory_alarm_percent must be 0 (off) to 99",
+    ),
     "redis-tls-without-certificates": (
         "redis",
         {"redis_bind_addresses": ["127.0.0.1"], "redis_requirepass": "sixteen-characters", "redis_tls": True},

@@ -64,6 +64,55 @@ def _cli(host, command: str) -> str:
     return host.check_output(f"REDISCLI_AUTH={PASSWORD} redis-cli -h 127.0.0.1 {command}")
 
 
+def test_memory_alarm_timer_active_and_enabled(host):
+    timer = host.service("redis-memory-alarm.timer")
+    assert timer.is_running and timer.is_enabled
+
+
+ALARM_JOURNAL = "journalctl -o cat _SYSTEMD_UNIT=redis-memory-alarm.service"
+
+
+def _alarm_check(host):
+    """Run one memory check now (what the timer starts).
+
+    Returns:
+        ``(run, line)``: ``systemctl start``'s result and the line the check logged.
+
+    Raises:
+        AssertionError: the check's line did not reach the journal within 10 s.
+    """
+    host.run("systemctl reset-failed redis-memory-alarm.service")
+    before = len(host.check_output(ALARM_JOURNAL).splitlines())
+    run = host.run("systemctl start redis-memory-alarm.service")
+    deadline = time.monotonic() + 10
+    while len(lines := host.check_output(ALARM_JOURNAL).splitlines()) <= before:
+        assert time.monotonic() < deadline, "the memory check logged nothing"
+        time.sleep(0.2)
+    return run, lines[-1]
+
+
+def test_memory_alarm_fails_at_the_threshold_and_clears_below_it(host):
+    """noeviction refuses writes at maxmemory: the alarm's unit passes with the server far below
+    80 % of it, fails (and logs a warning) when maxmemory is lowered live to just above what the
+    server uses, and passes again once maxmemory is back."""
+    run, journal = _alarm_check(host)
+    assert run.rc == 0, run.stderr
+    assert "% of maxmemory 67108864 bytes (alarm at 80 %)" in journal
+    used = int(_cli(host, "info memory").split("used_memory:")[1].split()[0])
+    try:
+        assert _cli(host, f"config set maxmemory {used * 10 // 9}").strip() == "OK"
+        run, journal = _alarm_check(host)
+        assert run.rc != 0
+        assert host.run("systemctl is-failed redis-memory-alarm.service").stdout.strip() == "failed"
+        assert "ALARM used_memory" in journal
+        assert "ALARM used_memory" in host.check_output(f"{ALARM_JOURNAL} -p warning")
+    finally:
+        _cli(host, f"config set maxmemory {64 * 1024 * 1024}")
+    run, journal = _alarm_check(host)
+    assert run.rc == 0, run.stderr
+    assert host.run("systemctl is-failed redis-memory-alarm.service").stdout.strip() != "failed"
+
+
 def test_replica_follows_the_master():
     """molecule-redis-replica replicates molecule-redis over its private address, its link up,
     read-only; a key written on the master is read on the replica."""
