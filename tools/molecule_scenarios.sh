@@ -54,6 +54,13 @@ while [ "${#pid_of[@]}" -gt 0 ]; do
 done
 
 if [ "${#failed[@]}" -gt 0 ]; then
+  # A CI log may keep only its tail: repeat, last, the lines that say why each scenario failed.
+  for scenario in "${failed[@]}"; do
+    echo "----- why molecule $scenario failed (results/molecule/$scenario.log) -----"
+    sed 's/\x1b\[[0-9;]*m//g' "results/molecule/$scenario.log" \
+      | grep -v "'molecule/default/molecule.yml' glob failed" \
+      | grep -E -A3 'fatal:|FAILED!|ERROR|CRITICAL|AssertionError|^[^a-z]*E  |[0-9]+ failed[ ,]' | tail -n 60
+  done
   echo "Molecule scenarios failed: ${failed[*]}"
   exit 1
 fi
