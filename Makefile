@@ -90,14 +90,15 @@ molecule: setup ## Role scenarios: molecule test -s <scenario> for each of MOLEC
 e2e: setup ## End-to-end tests: bring the lab up once, deploy, assert from outside, tear down
 	$(BIN)/pytest -v -rs --durations=30 tests/e2e
 
-# e2e and vagrant-test at once: the e2e's drills spend much of their time waiting (rate-limited
-# streams, failure detectors), which the Vagrant flow fills (docs/benchmarks.md: the e2e phase
-# took ~1600 s and the Vagrant one ~430 s after it). They share nothing but the controller's
-# wheelhouse, which playbooks/deploy/wheelhouse.yml builds under a lock: other podman network,
-# subnet, container names, inventory and reports. vagrant-test's output goes to
-# results/vagrant-test.log and the e2e's to the terminal and results/e2e.log; when both are done
-# the Vagrant log is printed, then the e2e's summary again (a CI log may keep only its tail).
-# The phase fails if either failed.
+# e2e and vagrant-test at once. Both are mostly CPU-bound on 2 cores, so each runs slower beside
+# the other; the e2e's drills still leave idle waits (rate-limited streams, failure detectors)
+# that the Vagrant flow fills: about 250 s saved in one measured run (docs/benchmarks.md, the
+# fresh-clone run on 3484f2a; one after the other, e2e ~1600 s + Vagrant ~430 s on an earlier
+# day). They share nothing but the controller's wheelhouse, which playbooks/deploy/wheelhouse.yml
+# builds under a lock: other podman network, subnet, container names, inventory and reports.
+# vagrant-test's output goes to results/vagrant-test.log and the e2e's to the terminal and
+# results/e2e.log; when both are done the Vagrant log is printed, then the e2e's summary again
+# (a CI log may keep only its tail). The phase fails if either failed.
 e2e-and-vagrant: setup ## e2e and vagrant-test side by side (make test's last phase)
 	@mkdir -p results; \
 	$(MAKE) --no-print-directory vagrant-test > results/vagrant-test.log 2>&1 & vagrant_pid=$$!; \
