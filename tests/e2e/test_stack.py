@@ -173,6 +173,76 @@ def test_the_floating_address_is_held_by_the_first_producer_alone_and_serves_the
     assert status == 200, body
 
 
+def _holders(lab) -> list[str]:
+    """The producers whose interfaces hold the API's floating address (a list of host names)."""
+    return [
+        name
+        for name in lab.groups["producers"]
+        if f"{lab.api_address}/" in lab.host(name).check_output("ip -brief -4 address show")
+    ]
+
+
+def _wait_for(predicate, timeout: float, what: str):
+    """Call ``predicate()`` every 0.2 s until it returns a true value, which is returned; raises
+    AssertionError naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        time.sleep(0.2)
+
+
+def test_a_request_in_flight_when_the_holder_gives_the_address_away_gets_its_answer(lab):
+    """``systemctl stop keepalived`` on the holder (as at its shutdown) first runs the address's
+    drain (celery-fleet-api-drain.service, PartOf keepalived): new connections are dropped and the
+    open ones finish before the address moves. A request whose body is still unsent when the drain
+    starts gets its 202 through the address; then the next producer holds it. Without the drain the
+    address left at once and the request's answer could not be sent from it (a CI run's
+    web-host-down drill saw one request time out that way)."""
+    if not lab.api_address:
+        pytest.skip("this inventory has no floating address (fleet_api_virtual_address)")
+    first = lab.groups["producers"][0]
+    holder = lab.host(first)
+    assert _holders(lab) == [first]
+    body = b'{"args": []}'
+    conn = http.client.HTTPSConnection(lab.api_address, 8000, timeout=30)
+    stop = None
+    try:
+        conn.putrequest("POST", "/tasks/ping")
+        for name, value in {**auth_headers(None), "Content-Type": "application/json"}.items():
+            conn.putheader(name, value)
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders()  # the headers go out; the body waits until the drain has begun
+        stop = subprocess.Popen(
+            ["ssh", "-F", str(lab.ssh_config), first, "systemctl stop keepalived"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        _wait_for(
+            lambda: holder.run("systemctl is-active celery-fleet-api-drain").stdout.strip() == "deactivating",
+            30, f"the drain on {first} begins",
+        )
+        conn.send(body)
+        answer = conn.getresponse()
+        reply = json.loads(answer.read() or b"{}")
+        assert answer.status == 202, reply
+        assert reply.get("task_id"), reply
+        assert stop.wait(timeout=60) == 0, stop.stdout.read()
+        journal = holder.check_output("journalctl -u celery-fleet-api-drain -n 5 --no-pager")
+        assert f"drained {lab.api_address}:8000" in journal, journal
+        others = _wait_for(lambda: [h for h in _holders(lab) if h != first], 30, "another producer holds the address")
+        assert len(others) == 1, others
+    finally:
+        conn.close()
+        if stop is not None and stop.poll() is None:
+            stop.wait(timeout=120)
+        holder.run("systemctl start keepalived")
+        _wait_for(lambda: _holders(lab) == [first], 60, f"{first} holds the address again (preemption)")
+    status, payload = api_call(f"https://{lab.api_address}:8000/healthz")
+    assert status == 200, payload
+
+
 def test_routing_holds_for_50_tasks_per_queue(lab):
     # Through the floating address where there is one, as the API's clients reach it.
     api = f"https://{lab.api_address}:8000" if lab.api_address else _api(lab)
