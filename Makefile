@@ -88,7 +88,7 @@ molecule: setup ## Role scenarios: molecule test -s <scenario> for each of MOLEC
 	PATH="$(abspath $(BIN)):$$PATH" tools/molecule_scenarios.sh $(MOLECULE_JOBS) $(MOLECULE_SCENARIOS)
 
 e2e: setup ## End-to-end tests: bring the lab up once, deploy, assert from outside, tear down
-	$(BIN)/pytest -v -rs --durations=30 tests/e2e
+	$(BIN)/pytest -v -rfEs --durations=30 tests/e2e
 
 # e2e and vagrant-test at once. Both are mostly CPU-bound on 2 cores, so each runs slower beside
 # the other; the e2e's drills still leave idle waits (rate-limited streams, failure detectors)
@@ -107,7 +107,7 @@ e2e-and-vagrant: setup ## e2e and vagrant-test side by side (make test's last ph
 	echo "----- vagrant-test, run beside e2e (results/vagrant-test.log) -----"; \
 	cat results/vagrant-test.log; \
 	echo "----- e2e's summary (results/e2e.log) -----"; \
-	sed -n '/short test summary info/,$$p' results/e2e.log | tail -n 80; \
+	sed -n '/short test summary info/,$$p' results/e2e.log | tail -n 80 | grep . || tail -n 3 results/e2e.log; \
 	echo "e2e: exit $$e2e; vagrant-test: exit $$vagrant"; \
 	[ $$e2e -eq 0 ] && [ $$vagrant -eq 0 ]
 
