@@ -217,11 +217,14 @@ def test_a_request_in_flight_when_the_holder_gives_the_address_away_gets_its_ans
         conn.endheaders()  # the headers go out; the body waits until the drain has begun
         stop = subprocess.Popen(
             ["ssh", "-F", str(lab.ssh_config), first, "systemctl stop keepalived"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         _wait_for(
             lambda: holder.run("systemctl is-active celery-fleet-api-drain").stdout.strip() == "deactivating",
-            30, f"the drain on {first} begins",
+            30,
+            f"the drain on {first} begins",
         )
         conn.send(body)
         answer = conn.getresponse()
