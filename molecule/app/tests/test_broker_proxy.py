@@ -75,3 +75,10 @@ def test_drop_in_clears_the_chroot_mount(host):
     drop_in = host.file("/etc/systemd/system/haproxy.service.d/no-chroot.conf")
     assert drop_in.contains("^BindReadOnlyPaths=$")
     assert "/dev/log" not in host.check_output("systemctl show haproxy -p BindReadOnlyPaths")
+
+
+def test_haproxy_stops_after_supervisord_at_a_shutdown(host):
+    """Ordered before supervisor.service, so systemd stops it after: the programs' in-flight
+    publishes and acks still reach a broker (roles/broker_proxy, clients-first.conf)."""
+    assert "supervisor.service" in host.check_output("systemctl show haproxy -p Before").split("=", 1)[1].split()
+    assert "haproxy.service" in host.check_output("systemctl show supervisor -p After").split("=", 1)[1].split()
