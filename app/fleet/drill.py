@@ -230,6 +230,7 @@ def http_stream(
     rate: float,
     fault_after: int | None = None,
     ready_file: str | None = None,
+    wall_clock=time.time,
 ) -> dict:
     """POST to the producer API ``count`` times at ``rate`` requests/s and count the answers.
 
@@ -247,12 +248,17 @@ def http_stream(
         fault_after: With ``ready_file``, write that file once this many requests were sent,
             the cue for the playbook to inject the fault.
         ready_file: Path of that cue file.
+        wall_clock: Unix time in seconds (a test passes a fake).
 
     Returns:
         ``{"sent": int, "by_status": {status: count}, "errors": int, "non_2xx": int,
-        "error_samples": [str], "seconds": float, "slowest_seconds": float,
+        "error_samples": [str], "non_2xx_requests": [{"seq": int, "sent_at": float,
+        "seconds": float, "answer": str}], "seconds": float, "slowest_seconds": float,
         "longest_seconds_without_2xx": float, "accepted": [task id]}``;
-        ``non_2xx`` counts errors too; ``slowest_seconds`` is the longest request (answered or not);
+        ``non_2xx`` counts errors too; ``non_2xx_requests`` names the first 20 of them: the
+        request's number (from 0), when it was sent (``wall_clock()``, Unix seconds, to line up
+        with a drill's timeline), how long it took (seconds) and its status or error;
+        ``slowest_seconds`` is the longest request (answered or not);
         ``longest_seconds_without_2xx`` the longest time between two 2xx answers (or from the start
         to the first, or from the last to the end): what a client saw of an outage;
         ``accepted`` holds the ``task_id`` of every 2xx answer, in order.
@@ -260,17 +266,22 @@ def http_stream(
     by_status: dict[str, int] = {}
     errors: list[str] = []
     accepted: list[str] = []
+    failed: list[dict] = []
     slowest = 0.0
     started = time.monotonic()
     last_2xx, longest_gap = started, 0.0
     for seq in paced(count, rate):
-        sent_at = time.monotonic()
+        sent_at, sent_at_wall = time.monotonic(), wall_clock()
         try:
             status, body = post(url)
         except Exception as exc:  # noqa: BLE001 - every failed request is counted, whatever it is
             errors.append(describe_error(exc))
             status, body = None, None
-        slowest = max(slowest, time.monotonic() - sent_at)
+        took = time.monotonic() - sent_at
+        slowest = max(slowest, took)
+        if (status is None or not 200 <= status < 300) and len(failed) < 20:
+            answer = errors[-1] if status is None else f"HTTP {status}"
+            failed.append({"seq": seq, "sent_at": round(sent_at_wall, 3), "seconds": round(took, 2), "answer": answer})
         if status is not None:
             by_status[str(status)] = by_status.get(str(status), 0) + 1
             if 200 <= status < 300:
@@ -286,6 +297,7 @@ def http_stream(
         "errors": len(errors),
         "non_2xx": non_2xx,
         "error_samples": sorted(set(errors))[:10],
+        "non_2xx_requests": failed,
         "seconds": round(time.monotonic() - started, 2),
         "slowest_seconds": round(slowest, 2),
         "longest_seconds_without_2xx": round(max(longest_gap, time.monotonic() - last_2xx), 2),

@@ -79,12 +79,25 @@ def test_http_stream_counts_statuses_and_errors_and_keeps_the_accepted_task_ids(
             raise answer
         return answer, ({"task_id": f"t{len(sent)}"} if answer == 202 else {"error": "down"})
 
-    report = http_stream(post, "http://api/tasks/ping", count=5, rate=1000, fault_after=3, ready_file=str(ready))
+    ticks = iter(range(1000, 1005))
+    report = http_stream(
+        post,
+        "http://api/tasks/ping",
+        count=5,
+        rate=1000,
+        fault_after=3,
+        ready_file=str(ready),
+        wall_clock=lambda: float(next(ticks)),
+    )
     assert report["sent"] == 5
     assert report["by_status"] == {"202": 3, "503": 1}
     assert report["errors"] == 1
     assert report["non_2xx"] == 2
     assert report["accepted"] == ["t1", "t2", "t5"]
+    assert [(r["seq"], r["sent_at"], r["answer"]) for r in report["non_2xx_requests"]] == [
+        (2, 1002.0, "HTTP 503"),
+        (3, 1003.0, "OSError: connection refused"),
+    ]
 
 
 def test_read_back_retries_until_success_and_reports_what_never_succeeded():
