@@ -166,14 +166,29 @@ def _holders(lab) -> list[str]:
     ]
 
 
-def test_the_floating_address_is_held_by_the_first_producer_alone_and_serves_the_api(lab):
-    """keepalived gives the API's floating address to the live producer of highest priority (the
-    first); the others bind it too but do not hold it. Its certificate names the address (the call
-    verifies it against the lab's CA)."""
+def _vrrp_state(lab, name: str) -> str:
+    """keepalived's VRRP state on producer ``name`` since its last start: ``"MASTER"``,
+    ``"BACKUP"``, or ``""`` while it has passed no checks yet (it then logs no state)."""
+    log = lab.host(name).check_output(
+        "journalctl -b -o cat --no-pager"
+        " _SYSTEMD_INVOCATION_ID=$(systemctl show --property InvocationID --value keepalived.service)"
+        " | grep -oE 'Entering [A-Z]+ STATE' | tail -n 1"
+    )
+    return log.split()[1] if log else ""
+
+
+def test_the_floating_address_is_held_by_one_producer_alone_and_serves_the_api(lab):
+    """keepalived gives the API's floating address to one live producer (the first, when they
+    start together; afterwards whichever took it last: nopreempt); the others bind it too but do
+    not hold it, and are its backups. Its certificate names the address (the call verifies it
+    against the lab's CA)."""
     if not lab.api_address:
         pytest.skip("this inventory has no floating address (fleet_api_virtual_address)")
     holders = _holders(lab)
-    assert holders == [lab.groups["producers"][0]], holders
+    assert len(holders) == 1, holders
+    assert {name: _vrrp_state(lab, name) for name in lab.groups["producers"]} == {
+        name: "MASTER" if name in holders else "BACKUP" for name in lab.groups["producers"]
+    }
     status, body = api_call(f"https://{lab.api_address}:8000/healthz")
     assert status == 200, body
 
@@ -196,12 +211,13 @@ def test_a_request_in_flight_when_the_holder_gives_the_address_away_gets_its_ans
     open ones finish before the address moves. A request whose body is still unsent when the drain
     starts gets its 202 through the address; then the next producer holds it. Without the drain the
     address left at once and the request's answer could not be sent from it (a CI run's
-    web-host-down drill saw one request time out that way)."""
+    web-host-down drill saw one request time out that way). When the old holder's keepalived is
+    back, it is a backup and leaves the address where it is (nopreempt: taking it back would move
+    it again, undrained)."""
     if not lab.api_address:
         pytest.skip("this inventory has no floating address (fleet_api_virtual_address)")
-    first = lab.groups["producers"][0]
+    (first,) = _holders(lab)
     holder = lab.host(first)
-    assert _holders(lab) == [first]
     body = b'{"args": []}'
     conn = http.client.HTTPSConnection(lab.api_address, 8000, timeout=30)
     stop = None
@@ -237,7 +253,8 @@ def test_a_request_in_flight_when_the_holder_gives_the_address_away_gets_its_ans
         if stop is not None and stop.poll() is None:
             stop.wait(timeout=120)
         holder.run("systemctl start keepalived")
-        _wait_for(lambda: _holders(lab) == [first], 60, f"{first} holds the address again (preemption)")
+        _wait_for(lambda: _vrrp_state(lab, first) == "BACKUP", 60, f"{first}'s keepalived is a backup again")
+    assert _holders(lab) == others, "the returned producer took the address back (preemption)"
     status, payload = api_call(f"https://{lab.api_address}:8000/healthz")
     assert status == 200, payload
 
