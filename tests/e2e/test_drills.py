@@ -74,12 +74,14 @@ def test_backend_kill_fails_over_and_loses_no_result_and_no_chord(lab):
 
 def test_web_host_down_moves_the_api_address_and_loses_no_accepted_task(lab):
     """Stop the whole producer host that holds the API's floating address (on the lab, also the
-    Redis master) under a steady HTTP load: the address answers from the other producer, and every
-    task the API accepted is read back as SUCCESS through it (the drill exits 1 otherwise)."""
+    Redis master) under a steady HTTP load: the address answers from the other producer and stays
+    there when the host returns (nopreempt), and every task the API accepted is read back as
+    SUCCESS through it (the drill exits 1 otherwise)."""
     run = run_playbook("drills/web-host-down.yml")
     assert run.returncode == 0, run.output[-6000:]
     report = json.loads((RESULTS / "drill-web-host-down.json").read_text())
     timeline = json.loads((RESULTS / "drill-web-host-down-failover.json").read_text())
     print(json.dumps({**{k: v for k, v in report.items() if k != "lost"}, **timeline}, indent=1))
     assert timeline["stopped"] == lab.groups["producers"][0], timeline
+    assert len(timeline["holders_after"]) == 1 and timeline["stopped"] not in timeline["holders_after"], timeline
     assert report["lost"] == [] and report["succeeded"] == report["accepted"] > 0, report["lost"][:20]
