@@ -6,7 +6,7 @@ from celery import Celery, Task
 from celery.backends.redis import RedisBackend, SentinelBackend
 
 from fleet import correlation  # noqa: F401  (connects the correlation id's signal handlers)
-from fleet.celeryconfig import celery_config
+from fleet.celeryconfig import celery_config, worker_command_retry
 from fleet.settings import Settings
 
 
@@ -34,6 +34,58 @@ class PublishOnlySentinelBackend(_NoResultSubscription, SentinelBackend):
     """Celery's ``sentinel://`` backend without the per-task result subscription."""
 
 
+class _RetriedCommands:
+    """Result backend behaviour for a worker: redis-py retries each command through a failover.
+
+    Celery retries a worker's result store as a whole (``result_backend_always_retry``), but not
+    the other commands a task's end sends: the chord counter's script
+    (``on_chord_part_return``), its reads and its cleanup. A connection lost in one of them (the
+    master killed mid-command) failed the task "outside body", and the chord with it
+    (``ChordError``; the backend-kill drill in docs/benchmarks.md). redis-py's own ``Retry`` on
+    the connection sends such a command again on a new connection, which with Sentinel asks for
+    the master anew. Celery's settings reach none of redis-py's retry options, so the backend
+    passes them into its connection parameters (:func:`fleet.celeryconfig.worker_command_retry`).
+    Every command Celery's backend sends is safe to send twice: SET/GET/DEL, PUBLISH (a result
+    heard twice), and the chord script, which records each task once (its ``.d`` set).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.connparams.update(worker_command_retry())
+
+
+class RetriedRedisBackend(_RetriedCommands, RedisBackend):
+    """Celery's ``redis://`` / ``rediss://`` backend with redis-py's retry of each command."""
+
+
+class RetriedSentinelBackend(_RetriedCommands, SentinelBackend):
+    """Celery's ``sentinel://`` backend with redis-py's retry of each command."""
+
+
+def _backend_class_url(url: str, redis_class: type, sentinel_class: type) -> str:
+    """``<module>:<class>+<url>`` for a Redis or Sentinel ``url``; any other ``url`` as it is."""
+    if url.startswith("sentinel://"):
+        return f"{__name__}:{sentinel_class.__name__}+{url}"
+    if url.startswith(("redis://", "rediss://")):
+        return f"{__name__}:{redis_class.__name__}+{url}"
+    return url
+
+
+def worker_backend(url: str) -> str:
+    """Return the ``result_backend`` setting that selects a worker's backend for ``url``
+    (:class:`RetriedRedisBackend` or :class:`RetriedSentinelBackend`), in Celery's
+    ``<class>+<url>`` form; any other scheme is returned as it is.
+
+    Args:
+        url: The result backend URL (``redis://``, ``rediss://``, ``sentinel://``, ``;``-joined
+            for several Sentinels).
+
+    Returns:
+        The setting, e.g. ``fleet.celery_app:RetriedSentinelBackend+sentinel://...``.
+    """
+    return _backend_class_url(url, RetriedRedisBackend, RetriedSentinelBackend)
+
+
 def publish_only_backend(url: str) -> str:
     """Return the ``result_backend`` setting that selects a publish-only backend for ``url``.
 
@@ -47,11 +99,7 @@ def publish_only_backend(url: str) -> str:
     Returns:
         The setting, e.g. ``fleet.celery_app:PublishOnlySentinelBackend+sentinel://...``.
     """
-    if url.startswith("sentinel://"):
-        return f"{__name__}:PublishOnlySentinelBackend+{url}"
-    if url.startswith(("redis://", "rediss://")):
-        return f"{__name__}:PublishOnlyRedisBackend+{url}"
-    return url
+    return _backend_class_url(url, PublishOnlyRedisBackend, PublishOnlySentinelBackend)
 
 
 def make_celery(settings: Settings, main: str = "fleet") -> Celery:
@@ -63,10 +111,14 @@ def make_celery(settings: Settings, main: str = "fleet") -> Celery:
 
     Returns:
         A configured :class:`celery.Celery`; ``fleet.tasks`` is imported so its shared tasks bind
-        to it, and ``fleet.drill_tasks`` too where ``settings.drills`` is on.
+        to it, and ``fleet.drill_tasks`` too where ``settings.drills`` is on. A worker's
+        (``settings.role == "worker"``) result backend retries each command
+        (:func:`worker_backend`).
     """
     app = Celery(main)
     app.conf.update(celery_config(settings))
+    if settings.role == "worker":
+        app.conf.result_backend = worker_backend(app.conf.result_backend)
     app.conf.imports = ("fleet.tasks", "fleet.drill_tasks") if settings.drills else ("fleet.tasks",)
     return app
 

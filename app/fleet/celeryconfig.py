@@ -14,6 +14,10 @@ import urllib.parse
 
 from amqp.exceptions import MessageNacked
 from kombu import Exchange, Queue
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
 
 from fleet.settings import Settings
 
@@ -134,6 +138,26 @@ RESULT_RETRY_POLICY = {"max_retries": 16, "interval_start": 0, "interval_step": 
 #: stored state without kombu's retry, so this outer loop is what carries it through a failover:
 #: 30 tries, each after a full-jitter wait of up to 2 s (base 0.5 s): ~30 s in all.
 WORKER_STORE_MAX_RETRIES = 30
+#: redis-py's retry of each command a worker's result backend sends (fleet.celery_app's
+#: RetriedSentinelBackend), on a connection error or a timeout: (retries, seconds of the first
+#: wait, seconds of every later wait). 16 tries, 0.5 then 1 s apart: ~15.5 s, longer than a
+#: Sentinel failover (6-9 s from the master's death, the backend-kill drill in docs/benchmarks.md).
+WORKER_COMMAND_RETRY = (16, 0.5, 1.0)
+
+
+def worker_command_retry() -> dict:
+    """Return redis-py connection parameters that retry each command through a failover.
+
+    Returns:
+        ``{"retry": redis.retry.Retry, "retry_on_error": [ConnectionError, TimeoutError]}`` for a
+        Redis connection's keyword arguments: :data:`WORKER_COMMAND_RETRY` tries, waits from
+        redis-py's ``ExponentialBackoff`` (0.5 s, then 1 s; seconds). redis-py deep-copies the
+        ``Retry`` into each connection.
+    """
+    retries, first_wait, cap = WORKER_COMMAND_RETRY
+    # ExponentialBackoff waits min(cap, base * 2 ** failures), failures counted from 1.
+    retry = Retry(ExponentialBackoff(cap=cap, base=first_wait / 2), retries)
+    return {"retry": retry, "retry_on_error": [RedisConnectionError, RedisTimeoutError]}
 
 
 def sentinel_transport_options(settings: Settings) -> dict:

@@ -2,9 +2,17 @@ import ssl
 from pathlib import Path
 
 import pytest
+import redis
 import yaml
 from celery.app.backends import by_url
-from fleet.celery_app import PublishOnlyRedisBackend, PublishOnlySentinelBackend, make_celery, publish_only_backend
+from fleet.celery_app import (
+    PublishOnlyRedisBackend,
+    PublishOnlySentinelBackend,
+    RetriedRedisBackend,
+    RetriedSentinelBackend,
+    make_celery,
+    publish_only_backend,
+)
 from fleet.celeryconfig import DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE, QUEUES, TASK_ROUTES, celery_config
 from fleet.settings import Settings
 
@@ -190,3 +198,29 @@ def test_the_web_app_publishes_without_a_result_subscription():
         Settings(broker_urls=("memory://",), result_backend="redis://:p@127.0.0.1:9/0", api_tokens={"t": "x" * 40})
     )
     assert isinstance(app.extensions["celery"].backend, PublishOnlyRedisBackend)
+
+
+@pytest.mark.parametrize(
+    ("url", "backend_class"),
+    [
+        ("redis://:p@h:6379/0", RetriedRedisBackend),
+        ("sentinel://:p@s1:26379/0;sentinel://:p@s2:26379/0", RetriedSentinelBackend),
+    ],
+)
+def test_a_workers_backend_retries_each_redis_command_through_a_failover(url, backend_class):
+    # The chord counter's script is sent outside Celery's store retry: a connection lost there
+    # failed the chord (backend-kill drill). redis-py's retry must reach the connections.
+    settings = Settings(broker_urls=("memory://",), result_backend=url, result_backend_master="m", role="worker")
+    backend = make_celery(settings).backend
+    assert type(backend) is backend_class
+    pool = backend.client.connection_pool
+    connection = pool.make_connection()
+    assert {redis.exceptions.ConnectionError, redis.exceptions.TimeoutError} <= set(connection.retry_on_error)
+    waits = [connection.retry._backoff.compute(failure) for failure in range(1, connection.retry.get_retries() + 1)]
+    assert 10 <= sum(waits) <= 20, waits  # longer than a Sentinel failover (6-9 s), then the store's own retry
+
+
+def test_a_producers_backend_sends_each_command_once():
+    settings = Settings(broker_urls=("memory://",), result_backend="redis://:p@h:6379/0", role="producer")
+    connection = make_celery(settings).backend.client.connection_pool.make_connection()
+    assert connection.retry.get_retries() == 0
