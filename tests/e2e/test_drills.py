@@ -2,7 +2,7 @@
 lose no confirmed task. They run before test_stack.py (file order), so the stack assertions and
 the idempotence check that follow also prove that every drill restored what it broke.
 The other drills (broker-freeze, broker-partition, add-remove-broker, rotate-cookie,
-rolling-restart, rolling-upgrade, broker-host-down) run in ``make drills`` only: the suite's
+rolling-restart, rolling-upgrade, broker-host-down, all-hosts-down) run in ``make drills`` only: the suite's
 45-minute budget (docs/benchmarks.md has their figures).
 """
 
