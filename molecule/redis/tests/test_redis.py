@@ -1,5 +1,6 @@
 """roles/redis: Redis runs, binds loopback and the private address only, and demands a password;
-the replica follows the master, and the server cannot rewrite the role's files."""
+the replica follows the master, and the server cannot rewrite the role's files; a restarted
+server asks the Sentinels what to start as."""
 
 import time
 
@@ -176,3 +177,23 @@ def test_sentinel_names_the_master_and_sees_the_replica_and_its_peer(host):
     while _sentinel(host, "SENTINEL replicas fleet").count("role-reported") < 1 and time.monotonic() < deadline:
         time.sleep(1)
     assert "slave" in _sentinel(host, "SENTINEL replicas fleet")
+
+
+def test_a_restarted_replica_asks_the_sentinels_and_starts_as_the_replica_they_name():
+    """Before each start the server asks the Sentinels which backend is the master
+    (redis-follow-sentinels.sh, ExecStartPre) and starts as its replica: a returning old master
+    never starts as a master. Last in the file: it restarts the replica, then waits until its link
+    is up again."""
+    master = testinfra.get_host("podman://molecule-redis")
+    replica = testinfra.get_host("podman://molecule-redis-replica")
+    since = replica.check_output("date +%s")
+    replica.check_output("systemctl restart redis-server")
+    journal = replica.check_output(f"journalctl -u redis-server --since @{since} --no-pager")
+    said = f"the Sentinels name {private_address(master)}:6379 the master of fleet: starting as its replica"
+    assert said in journal, journal
+    env = replica.file("/run/redis/follow-sentinels.env").content_string.strip()
+    assert env == f'REDIS_FOLLOW="--replicaof {private_address(master)} 6379"'
+    deadline = time.monotonic() + 30
+    while "master_link_status:up" not in _cli(replica, "info replication"):
+        assert time.monotonic() < deadline, "the restarted replica's link to the master never came up"
+        time.sleep(0.5)
