@@ -140,8 +140,9 @@ RESULT_RETRY_POLICY = {"max_retries": 16, "interval_start": 0, "interval_step": 
 WORKER_STORE_MAX_RETRIES = 30
 #: redis-py's retry of each command a worker's result backend sends (fleet.celery_app's
 #: RetriedSentinelBackend), on a connection error or a timeout: (retries, seconds of the first
-#: wait, seconds of every later wait). 16 tries, 0.5 then 1 s apart: ~15.5 s, longer than a
-#: Sentinel failover (6-9 s from the master's death, the backend-kill drill in docs/benchmarks.md).
+#: wait, seconds of every later wait). 16 retries after the first try, 0.5 then 1 s apart:
+#: ~15.5 s, longer than a Sentinel failover (6-9 s from the master's death, the backend-kill
+#: drill in docs/benchmarks.md).
 WORKER_COMMAND_RETRY = (16, 0.5, 1.0)
 
 
