@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 CONTAINER = "celery-fleet-molecule-labhost"
-ADDRESS = "10.213.43.10"
+ADDRESS = "10.213.44.10"
 LAB_DIR = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / "lab"
 pytestmark = pytest.mark.skipif(not LAB_DIR.is_dir(), reason="runs as the verifier of `molecule test -s lab`")
 
@@ -33,7 +33,7 @@ def test_fixed_address_on_the_lab_network(inspect):
     networks = inspect["NetworkSettings"]["Networks"]
     assert networks["celery-fleet-molecule"]["IPAddress"] == ADDRESS
     subnet = json.loads(run("podman", "network", "inspect", "celery-fleet-molecule"))[0]["subnets"][0]["subnet"]
-    assert subnet == "10.213.43.0/24"
+    assert subnet == "10.213.44.0/24"
 
 
 def test_limits_and_capabilities(inspect):
