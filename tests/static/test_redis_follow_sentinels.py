@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = ROOT / ".venv" / "bin"
+from .ansible_vars import ROOT, debug
+
 TEMPLATE = ROOT / "roles" / "redis" / "templates" / "redis-follow-sentinels.sh.j2"
 
 #: This backend's addresses (redis_bind_addresses) and the other backend's.
@@ -50,33 +50,10 @@ def script(tmp_path_factory) -> tuple[Path, Path]:
         "_redis_follow_dropin": "/etc/systemd/system/redis-server.service.d/follow.conf",
     }
     (folder / "vars.json").write_text(json.dumps(variables))
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-    )
     # debug prints the rendered text (no module runs on the host: no interpreter needed).
-    expression = f"{{{{ lookup('ansible.builtin.template', '{TEMPLATE}') }}}}"
-    argv = [
-        str(BIN / "ansible"),
-        "localhost",
-        "-i",
-        "localhost,",
-        "-c",
-        "local",
-        "-m",
-        "ansible.builtin.debug",
-        "-a",
-        json.dumps({"msg": expression}),
-        "-e",
-        f"@{folder / 'vars.json'}",
-    ]
-    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    # ansible.cfg's profile_tasks callback prints its timings around the JSON document.
-    document, _ = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index("\n{") + 1 :])
-    (folder / "follow.sh").write_text(document["plays"][0]["tasks"][0]["hosts"]["localhost"]["msg"])
+    expression = f"lookup('ansible.builtin.template', '{TEMPLATE}')"
+    rendered = debug(["localhost,"], "localhost", expression, "-e", f"@{folder / 'vars.json'}")
+    (folder / "follow.sh").write_text(rendered["localhost"])
     cli = folder / "bin" / "redis-cli"
     cli.parent.mkdir()
     cli.write_text(FAKE_CLI)
