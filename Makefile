@@ -1,6 +1,6 @@
 # celery-fleet: two commands set everything up.
 #   make demo   installs what it needs, brings the lab up, deploys site.yml, runs the routing demo
-#   make test   lint + unit tests + Molecule scenarios + end-to-end tests on a lab it brings up and tears down
+#   make test   lint + unit tests + end-to-end tests on a lab it brings up and tears down
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -24,7 +24,7 @@ PLAYBOOK := $(BIN)/ansible-playbook -i inventory/stack -i $(INVENTORY)
 VAGRANT_DOCKER := cd vagrant && PATH=$(CURDIR)/vagrant/bin:$(PATH) VAGRANT_DEFAULT_PROVIDER=docker vagrant
 
 .PHONY: help setup system-packages venv collections wheelhouse lab-image lab deploy demo demo-routing \
-        test lint unit molecule e2e e2e-and-vagrant e2e-beside-vagrant-and-molecule vagrant-up vagrant-test vagrant-destroy drills destroy destroy-all \
+        test lint unit molecule e2e e2e-and-vagrant vagrant-up vagrant-test vagrant-destroy drills destroy destroy-all \
         collection bench bench-deploy bench-tls clean
 
 help: ## List the targets
@@ -111,39 +111,10 @@ e2e-and-vagrant: setup ## e2e and vagrant-test side by side (make test's last ph
 	echo "e2e: exit $$e2e; vagrant-test: exit $$vagrant"; \
 	[ $$e2e -eq 0 ] && [ $$vagrant -eq 0 ]
 
-# The e2e in one lane; vagrant-test, then the Molecule scenarios (MOLECULE_LANE_JOBS at a time) in
-# the other. The e2e's drills leave the CPU idle for much of their time (rate-limited streams,
-# failure detectors, timeouts), and the other lane fills it: on 2 cores Molecule as a phase of its
-# own took 722-825 s, the e2e beside Vagrant 2179-2223 s (docs/benchmarks.md). The base images and
-# the wheelhouse are made first, so that the lanes only find them. The lanes share nothing else:
-# other podman networks and subnets (lab 10.213.42.0/24, Vagrant .43, Molecule's lab scenario
-# .44), container names, inventories and reports. Output as in e2e-and-vagrant: the side lane's
-# in results/vagrant-test.log and results/molecule.log, printed when both lanes are done, then
-# the e2e's summary again. The phase fails if any of the three failed; every one runs to its end.
-MOLECULE_LANE_JOBS ?= 1
-e2e-beside-vagrant-and-molecule: setup ## e2e in one lane; vagrant-test, then Molecule, in the other (make test's last phase)
-	@mkdir -p results; \
-	$(BIN)/ansible-playbook playbooks/lab/molecule-prerequisites.yml > results/prerequisites.log 2>&1 \
-	  || { cat results/prerequisites.log; echo "base image or wheelhouse failed" >&2; exit 1; }; \
-	( v=0; $(MAKE) --no-print-directory vagrant-test > results/vagrant-test.log 2>&1 || v=1; \
-	  m=0; $(MAKE) --no-print-directory molecule MOLECULE_JOBS=$(MOLECULE_LANE_JOBS) > results/molecule.log 2>&1 || m=2; \
-	  exit $$(( v + m )) ) & side_pid=$$!; \
-	e2e=0; $(MAKE) --no-print-directory e2e 2>&1 | tee results/e2e.log || e2e=$$?; \
-	side=0; wait $$side_pid || side=$$?; \
-	echo "----- vagrant-test, run beside e2e (results/vagrant-test.log) -----"; \
-	cat results/vagrant-test.log; \
-	echo "----- Molecule, run beside e2e after vagrant-test (results/molecule.log) -----"; \
-	cat results/molecule.log; \
-	echo "----- e2e's summary (results/e2e.log) -----"; \
-	sed -n '/short test summary info/,$$p' results/e2e.log | tail -n 80 | grep . || tail -n 3 results/e2e.log; \
-	echo "e2e: exit $$e2e; vagrant-test: $$( [ $$(( side & 1 )) -eq 0 ] && echo passed || echo FAILED );" \
-	     "molecule: $$( [ $$(( side & 2 )) -eq 0 ] && echo passed || echo FAILED )"; \
-	[ $$e2e -eq 0 ] && [ $$side -eq 0 ]
-
 # Everything CI runs, phase after phase (stopping at the first that fails); the seconds of each
 # phase are appended to results/test-phases.txt (docs/benchmarks.md).
-TEST_PHASES := lint unit e2e-beside-vagrant-and-molecule
-test: setup ## Everything CI runs: lint, unit, then e2e beside vagrant-test and Molecule (seconds per phase in results/)
+TEST_PHASES := lint unit molecule e2e-and-vagrant
+test: setup ## Everything CI runs: lint, unit, molecule, then e2e beside vagrant-test (seconds per phase in results/)
 	@mkdir -p results; for phase in $(TEST_PHASES); do \
 	  start=$$(date +%s); \
 	  if $(MAKE) --no-print-directory $$phase; then r=passed; else r=FAILED; fi; \
