@@ -25,8 +25,8 @@ pytestmark = pytest.mark.e2e
 
 def test_seed_broker_rebuilt_blank_under_load_rejoins_the_one_cluster(lab):
     """drills/replace-broker.yml: the seed's container removed mid-stream, created again blank,
-    ``site.yml --limit brokers`` run; the drill itself fails unless every quorum queue ends with three online
-    members."""
+    ``site.yml --limit brokers`` run; the drill itself fails unless every quorum queue ends with
+    three online members."""
     brokers = lab.groups["brokers"]
     run_drill("replace-broker")
     # The old identity was forgotten before the blank node first started (roles/rabbitmq), in the

@@ -23,7 +23,8 @@ def debug(inventories: list[str], pattern: str, expression: str, *extra: str, pl
 
     Raises:
         subprocess.CalledProcessError: ansible failed (for example, an unparsable inventory or an
-            undefined variable); its ``stdout`` and ``stderr`` say why.
+            undefined variable); its ``stdout`` and ``stderr`` say why, and their ends are a
+            note on it.
     """
     env = dict(
         os.environ,
@@ -38,7 +39,12 @@ def debug(inventories: list[str], pattern: str, expression: str, *extra: str, pl
     if playbook_dir is not None:
         argv += ["--playbook-dir", str(ROOT / playbook_dir)]
     argv += ["-c", "local", "-m", "ansible.builtin.debug", "-a", json.dumps({"msg": f"{{{{ {expression} }}}}"}), *extra]
-    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        error = subprocess.CalledProcessError(proc.returncode, argv, proc.stdout, proc.stderr)
+        # pytest prints an exception's notes, not its stdout and stderr.
+        error.add_note(f"stdout (its end): {proc.stdout[-3000:]}\nstderr (its end): {proc.stderr[-1000:]}")
+        raise error
     # ansible.cfg's profile_tasks callback prints its timings around the JSON document.
     document, _ = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.index("\n{") + 1 :])
     hosts = document["plays"][0]["tasks"][0]["hosts"]
